@@ -1,0 +1,3 @@
+"""voice_coach: an offline, hands-free voice guide for giving a back rub."""
+
+__version__ = "0.1.0"

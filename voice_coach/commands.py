@@ -1,0 +1,115 @@
+"""The command table: canonical commands, the phrases people say for them, parsing and grammar.
+
+One table drives both typed/recognised text parsing and the recognisers' grammars, so they cannot
+drift apart. Phrases are lower-case words; apostrophes are kept ("that's").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    phrases: tuple[str, ...]
+    summary: str
+    pain_phrases: tuple[str, ...] = ()  # phrases that mean "it hurts": softer, at once
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("harder", ("harder", "firmer", "more pressure", "deeper", "press harder"),
+            "more pressure, up to the safe limit for the area"),
+    Command("softer", ("softer", "gentler", "lighter", "less pressure", "too hard", "ouch",
+                       "ow", "that hurts", "it hurts", "too much"),
+            "less pressure; pain words do this at once",
+            pain_phrases=("too hard", "ouch", "ow", "that hurts", "it hurts", "too much")),
+    Command("next", ("next", "next step", "continue", "go on", "move on", "skip"),
+            "go to the next step"),
+    Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
+    Command("repeat", ("repeat", "say again", "say that again", "what was that"),
+            "say the current step again"),
+    Command("pause", ("pause", "wait", "hold on"), "pause the timer and the voice"),
+    Command("resume", ("resume", "carry on", "keep going"), "carry on after a pause"),
+    Command("stop", ("stop", "end session", "that's enough", "finish"), "end the session"),
+    Command("louder", ("louder", "music up", "volume up"), "music louder"),
+    Command("quieter", ("quieter", "music down", "volume down"), "music quieter"),
+    Command("slower", ("slower", "slow down"), "give each step more time"),
+    Command("faster", ("faster", "speed up"), "give each step less time"),
+    Command("time", ("how long", "time left"), "say the time left"),
+    Command("help", ("help", "what can i say"), "list the commands"),
+)
+
+BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
+NAMES: tuple[str, ...] = tuple(c.name for c in COMMANDS)
+
+# When two commands arrive together (or one utterance holds two), the safer one wins.
+PRIORITY: tuple[str, ...] = ("stop", "pause", "softer", "resume", "harder")
+
+
+def priority(name: str) -> int:
+    """Lower is more urgent; commands outside PRIORITY share the lowest urgency."""
+    return PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
+
+
+_PHRASE_TO_COMMAND: dict[str, str] = {p: c.name for c in COMMANDS for p in c.phrases}
+_PAIN: frozenset[str] = frozenset(p for c in COMMANDS for p in c.pain_phrases)
+_NON_WORD = re.compile(r"[^a-z' ]+")
+
+
+def normalize(text: str) -> list[str]:
+    """Lower-case words, punctuation dropped, curly apostrophes straightened."""
+    cleaned = _NON_WORD.sub(" ", text.lower().replace("\u2019", "'"))
+    return [w.strip("'") for w in cleaned.split() if w.strip("'")]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    command: str
+    phrase: str
+    pain: bool
+
+
+def parse(text: str) -> Parsed | None:
+    """The command in `text`, or None. Phrases match as whole words anywhere in the text
+    ("a bit softer please"); a longer phrase beats a shorter one inside it ("go back" over
+    "back"), and between different commands the more urgent one wins."""
+    words = normalize(text)
+    found: list[tuple[int, int, str]] = []  # (start, end, phrase)
+    for phrase in _PHRASE_TO_COMMAND:
+        p = phrase.split()
+        for i in range(len(words) - len(p) + 1):
+            if words[i:i + len(p)] == p:
+                found.append((i, i + len(p), phrase))
+    # Drop phrases that lie inside a longer match ("hard" in "too hard", "back" in "go back").
+    kept = [f for f in found
+            if not any(g != f and g[0] <= f[0] and f[1] <= g[1] for g in found)]
+    if not kept:
+        return None
+    best = min(kept, key=lambda f: (priority(_PHRASE_TO_COMMAND[f[2]]), f[0]))
+    return Parsed(_PHRASE_TO_COMMAND[best[2]], best[2], best[2] in _PAIN)
+
+
+def phrases() -> list[str]:
+    """Every phrase of every command, in table order (for recogniser grammars)."""
+    return [p for c in COMMANDS for p in c.phrases]
+
+
+def command_for_phrase(phrase: str) -> str | None:
+    return _PHRASE_TO_COMMAND.get(" ".join(normalize(phrase)))
+
+
+def is_pain(phrase: str) -> bool:
+    return " ".join(normalize(phrase)) in _PAIN
+
+
+def vocabulary() -> set[str]:
+    """Every word a recogniser must know to hear every phrase."""
+    return {w for p in phrases() for w in p.split()}
+
+
+def help_text() -> str:
+    """What the coach says for "help": the main words only, short enough to listen to."""
+    return ("Say harder or softer, next or back, repeat, pause or resume, louder or quieter, "
+            "slower or faster, how long, or stop.")

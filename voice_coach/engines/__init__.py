@@ -1,0 +1,1 @@
+"""Speech-command recognisers behind one interface (see base.py)."""
