@@ -1,0 +1,59 @@
+"""The command line: the only place that parses arguments, resolves paths and builds the edges.
+
+Each area registers its own sub-commands (cli_*.py: `add_commands(sub, bench_sub)`), so this file
+stays a small dispatcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import UserError
+
+# Modules that register sub-commands; each defines add_commands(subparsers, bench_subparsers).
+COMMAND_MODULES = (
+    "voice_coach.cli_session",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line and says where to look."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="voice-coach",
+                     description="Hands-free voice guide for giving a back rub.")
+    parser.add_argument("--version", action="version", version=f"voice-coach {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    bench = sub.add_parser("bench", help="measure speed and accuracy (prints JSON last)")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", parser_class=_Parser)
+    bench_sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub, bench_sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"voice-coach: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
