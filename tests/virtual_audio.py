@@ -1,0 +1,172 @@
+"""A user-mode PulseAudio with only virtual devices (speaker `spk`, microphone `vmic`) for tests.
+
+Import this before anything imports sounddevice: PortAudio enumerates devices once, at import,
+so the environment variables must already point at our server. `start()` is idempotent.
+Manual use: `python tests/virtual_audio.py start|stop` prints the environment to export.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+RATE = 48_000
+# A fixed place per user so `start` from a shell and the tests can share one server.
+BASE = Path(os.environ.get("VOICE_COACH_VAUDIO_DIR",
+                           Path(tempfile.gettempdir()) / f"voice-coach-vaudio-{os.getuid()}"))
+
+PA_CONFIG = """\
+load-module module-native-protocol-unix auth-anonymous=1
+load-module module-null-sink sink_name=spk rate=48000 channels=2 \
+sink_properties=device.description=VirtualSpeaker
+load-module module-null-sink sink_name=micfeed rate=48000 channels=1 \
+sink_properties=device.description=VirtualMicFeed
+load-module module-remap-source source_name=vmic master=micfeed.monitor \
+source_properties=device.description=VirtualMic
+# keep-alive: an idle null sink stalls every new stream by 1.4-1.9 s without these
+load-module module-null-source source_name=silence rate=48000 channels=1
+load-module module-loopback source=silence sink=spk latency_msec=10 \
+source_dont_move=true sink_dont_move=true
+load-module module-loopback source=silence sink=micfeed latency_msec=10 \
+source_dont_move=true sink_dont_move=true
+set-default-sink spk
+set-default-source vmic
+"""
+
+# ALSA named PCMs through the pulse plugin; the hint makes PortAudio list them.
+ASOUNDRC = """\
+pcm.spk     { type pulse; device "spk";         hint { show on; description "VirtualSpeaker" } }
+pcm.spk_mon { type pulse; device "spk.monitor"; hint { show on; description "Monitor of VirtualSpeaker" } }
+pcm.vmic    { type pulse; device "vmic";        hint { show on; description "VirtualMic" } }
+"""
+
+_start_error: str | None = None
+
+
+def environment(base: Path = BASE) -> dict[str, str]:
+    return {
+        "PULSE_RUNTIME_PATH": str(base / "run"),
+        "PULSE_STATE_PATH": str(base / "state"),
+        "PULSE_SERVER": f"unix:{base / 'run' / 'native'}",
+        "XDG_CONFIG_HOME": str(base / "xdg"),
+    }
+
+
+def _pactl_ok() -> bool:
+    try:
+        return subprocess.run(["pactl", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def start(base: Path = BASE) -> str | None:
+    """Start (or reuse) the server and export its environment; returns None or why it failed."""
+    global _start_error
+    if "sounddevice" in sys.modules and os.environ.get("PULSE_SERVER") != environment(base)[
+            "PULSE_SERVER"]:
+        # Too late: PortAudio already enumerated without our devices.
+        return "sounddevice was imported before the virtual devices were set up"
+    os.environ.update(environment(base))
+    if _pactl_ok():
+        _start_error = None
+        return None
+    if shutil.which("pulseaudio") is None:
+        _start_error = "pulseaudio is not installed (apt-get install pulseaudio pulseaudio-utils)"
+        return _start_error
+    for sub in ("run", "state", "xdg/alsa"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    (base / "ci.pa").write_text(PA_CONFIG)
+    (base / "xdg" / "alsa" / "asoundrc").write_text(ASOUNDRC)
+    proc = subprocess.run(
+        ["pulseaudio", "-n", "-F", str(base / "ci.pa"), "--daemonize=yes",
+         "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=yes",
+         f"--log-target=file:{base / 'pulse.log'}"],
+        capture_output=True, text=True, timeout=20)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if _pactl_ok():
+            _start_error = None
+            return None
+        time.sleep(0.05)
+    _start_error = f"PulseAudio did not start: {proc.stderr.strip()[-300:] or 'see pulse.log'}"
+    return _start_error
+
+
+def stop(base: Path = BASE) -> None:
+    env = {**os.environ, **environment(base)}
+    subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True, timeout=20)
+
+
+def start_error() -> str | None:
+    return _start_error
+
+
+def record_monitor(seconds: float, rate: int = RATE) -> np.ndarray:
+    """Record what the virtual speaker played (its monitor), as float32 mono."""
+    n_bytes = int(seconds * rate) * 2
+    # parec has no duration flag: read a fixed number of bytes from its pipe, then stop it.
+    with subprocess.Popen(
+            ["parec", "-d", "spk.monitor", "--raw", "--format=s16le", f"--rate={rate}",
+             "--channels=1", "--latency-msec=20"], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        data = b""
+        while len(data) < n_bytes:
+            chunk = proc.stdout.read(min(65536, n_bytes - len(data)))
+            if not chunk:
+                break
+            data += chunk
+        proc.terminate()
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+class MonitorRecorder:
+    """Record the speaker's monitor in the background while the code under test plays."""
+
+    def __init__(self, rate: int = RATE) -> None:
+        self.rate = rate
+        self._proc = subprocess.Popen(
+            ["parec", "-d", "spk.monitor", "--raw", "--format=s16le", f"--rate={rate}",
+             "--channels=1", "--latency-msec=20"], stdout=subprocess.PIPE)
+
+    def stop(self) -> np.ndarray:
+        self._proc.terminate()
+        data, _ = self._proc.communicate(timeout=10)
+        return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def play_into_mic(wav_path: Path) -> None:
+    """Play a WAV into the virtual microphone, as if someone spoke; returns when done."""
+    subprocess.run(["paplay", "-d", "micfeed", str(wav_path)], check=True, timeout=120)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
+    """Write float mono samples in [-1, 1] as a 16-bit WAV (handy for play_into_mic)."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+if __name__ == "__main__":
+    action = sys.argv[1] if len(sys.argv) > 1 else "start"
+    if action == "start":
+        err = start()
+        if err:
+            sys.exit(f"error: {err}")
+        for key, value in environment().items():
+            print(f"export {key}={value}")
+    elif action == "stop":
+        stop()
+    else:
+        sys.exit("usage: python tests/virtual_audio.py start|stop")

@@ -1,0 +1,331 @@
+"""Speech synthesis: pyttsx3 on one worker thread rendering to WAV files, cached on disk.
+
+pyttsx3 2.99 on Linux returns from runAndWait before the file exists, can hang, and only works
+on the thread that made the engine; so one thread owns it, each utterance is rendered to a file
+and awaited with a watchdog, and if it misbehaves we switch to the espeak-ng command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from collections import OrderedDict
+from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .errors import UserError
+
+MIXER_RATE = 48_000
+_URGENT, _BACKGROUND = 0, 1  # worker queue priorities: spoken now beats pre-rendering
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    id: str
+    name: str
+    languages: tuple[str, ...]
+
+
+def list_voices() -> list[VoiceInfo]:
+    """The voices pyttsx3 offers (espeak-ng's on Linux); variants like `+f3` may be appended."""
+    try:
+        import pyttsx3
+
+        engine = pyttsx3.init()
+        voices = engine.getProperty("voices")
+    except Exception as err:  # pyttsx3 raises many kinds when its driver is missing
+        raise UserError(f"text-to-speech is unavailable ({err}); install espeak-ng "
+                        "(apt-get install espeak-ng libespeak-ng1)") from err
+    return [VoiceInfo(str(v.id), str(v.name), tuple(str(x) for x in (v.languages or ())))
+            for v in voices]
+
+
+def check_voice(voice: str | None, voices: list[VoiceInfo]) -> None:
+    """Fail fast on an unknown voice: pyttsx3 itself only reports it to an error callback."""
+    if voice is None:
+        return
+    base = voice.split("+", 1)[0]
+    known = {v.id for v in voices} | {v.id.split("/")[-1] for v in voices}
+    known |= {lang for v in voices for lang in v.languages}
+    if base not in known:
+        raise UserError(f"unknown voice '{voice}'; run 'voice-coach voices' to list them")
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int = MIXER_RATE) -> np.ndarray:
+    """Band-limited resampling (polyphase), float32 in and out."""
+    if rate_in == rate_out:
+        return samples.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    g = gcd(rate_in, rate_out)
+    return resample_poly(samples, rate_out // g, rate_in // g, axis=0).astype(np.float32)
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """A 16-bit mono/stereo WAV as float32 mono, with its rate."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: expected 16-bit PCM")
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        channels, rate = w.getnchannels(), w.getframerate()
+    mono = data.reshape(-1, channels).mean(axis=1) if channels > 1 else data
+    return (mono.astype(np.float32) / 32768.0), rate
+
+
+def _wav_complete(path: Path) -> bool:
+    """True once the WAV's header is written and its data is all there."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            frames = w.getnframes()
+            return frames > 0 and path.stat().st_size >= 44 + frames * w.getsampwidth()
+    except (OSError, EOFError, wave.Error):
+        return False
+
+
+class _DropDriverChatter:
+    """stdout wrapper that swallows the espeak driver's "Audio saved to ..." lines.
+
+    The driver prints them from espeak's own thread; they would spoil the CLI's output (a bench's
+    last line must be JSON). Everything else passes through untouched.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+        self._swallow_newline = False
+
+    def write(self, text: str) -> int:
+        if text.startswith("Audio saved to "):
+            self._swallow_newline = True
+            return len(text)
+        if self._swallow_newline and text == "\n":
+            self._swallow_newline = False
+            return 1
+        self._swallow_newline = False
+        return self._inner.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class Speech:
+    """Renders text to float32 mono at `sample_rate`; `render` blocks, `prerender` does not."""
+
+    def __init__(self, voice: str | None = None, rate_wpm: int = 160,
+                 cache_dir: Path | None = None, sample_rate: int = MIXER_RATE,
+                 timeout_s: float = 10.0, memory_items: int = 64,
+                 use_pyttsx3: bool = True) -> None:
+        self.voice, self.rate_wpm, self.sample_rate = voice, rate_wpm, sample_rate
+        self.timeout_s = timeout_s
+        if cache_dir is None:
+            from platformdirs import user_cache_dir
+
+            cache_dir = Path(user_cache_dir("voice-coach")) / "speech"
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.backend = "pyttsx3" if use_pyttsx3 else "espeak-ng"
+        self.warnings: list[str] = []
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memory_items = memory_items
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Future[Path]] = {}
+        self._jobs: queue.PriorityQueue[tuple[int, int, str, str, Path, Future[Path]]] = (
+            queue.PriorityQueue())
+        self._seq = itertools.count()
+        self._worker: threading.Thread | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ public API
+
+    def key(self, text: str) -> str:
+        raw = f"{self.backend}\0{self.voice or ''}\0{self.rate_wpm}\0{text}"
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+    def render(self, text: str) -> np.ndarray:
+        """Speech for `text` at the mixer rate (memory, then disk cache, then synthesis)."""
+        key = self.key(text)
+        with self._lock:
+            cached = self._memory.get(key)
+            if cached is not None:
+                self._memory.move_to_end(key)
+                return cached
+        wav = self._wav_for(text, key, _URGENT)
+        samples, rate = read_wav(wav)
+        audio = resample(samples, rate, self.sample_rate)
+        with self._lock:
+            self._memory[key] = audio
+            while len(self._memory) > self._memory_items:
+                self._memory.popitem(last=False)
+        return audio
+
+    def prerender(self, texts: Iterable[str]) -> None:
+        """Render these in the background so speaking them later starts at once."""
+        todo = [t for t in dict.fromkeys(texts) if t.strip()]
+        if todo:
+            threading.Thread(target=self._prerender_all, args=(todo,), daemon=True,
+                             name="tts-prerender").start()
+
+    def close(self) -> None:
+        self._closed = True
+
+    # ------------------------------------------------------------------ internals
+
+    def _prerender_all(self, texts: list[str]) -> None:
+        for text in texts:
+            if self._closed:
+                return
+            try:
+                # Background priority: a step spoken right now overtakes the pre-rendering.
+                self._wav_for(text, self.key(text), _BACKGROUND)
+                self.render(text)
+            except Exception as err:  # keep pre-rendering the rest; `render` will report it
+                self._warn(f"could not pre-render speech: {err}")
+
+    def _wav_for(self, text: str, key: str, priority: int) -> Path:
+        path = self.cache_dir / f"{key}.wav"
+        if _wav_complete(path):
+            return path
+        with self._lock:
+            fut = self._inflight.get(key)
+            if fut is None:
+                fut = Future()
+                self._inflight[key] = fut
+                if self.backend == "pyttsx3":
+                    self._ensure_worker()
+                    self._jobs.put((priority, next(self._seq), key, text, path, fut))
+                else:
+                    threading.Thread(target=self._espeak_job, args=(text, path, key, fut),
+                                     daemon=True).start()
+        try:
+            return fut.result(timeout=self.timeout_s)
+        except TimeoutError:
+            # Watchdog: pyttsx3 hung. Abandon its thread (daemon) and use the command line.
+            self._fall_back("pyttsx3 did not finish within "
+                            f"{self.timeout_s:.0f} s")
+            with self._lock:
+                self._inflight.pop(key, None)
+            return self._espeak_cli(text, self.cache_dir / f"{self.key(text)}.wav")
+        except UserError:
+            raise
+        except Exception as err:
+            if self.backend == "pyttsx3":
+                self._fall_back(str(err))
+                with self._lock:
+                    self._inflight.pop(key, None)
+                return self._espeak_cli(text, self.cache_dir / f"{self.key(text)}.wav")
+            raise
+
+    def _fall_back(self, why: str) -> None:
+        with self._lock:
+            if self.backend != "pyttsx3":
+                return
+            self.backend = "espeak-ng"
+            # Later utterances are keyed by the new backend, so no mixed voices in the cache.
+        self._warn(f"pyttsx3 failed ({why}); speaking with the espeak-ng command line instead")
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            print(f"voice-coach: warning: {message}", file=sys.stderr)
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._worker_loop, daemon=True,
+                                            name="tts-pyttsx3")
+            self._worker.start()
+
+    def _worker_loop(self) -> None:
+        """Owns the pyttsx3 engine for its whole life; one utterance per runAndWait."""
+        try:
+            import pyttsx3
+
+            if not isinstance(sys.stdout, _DropDriverChatter):
+                sys.stdout = _DropDriverChatter(sys.stdout)  # type: ignore[assignment]
+            engine = pyttsx3.init()
+            if self.voice:
+                engine.setProperty("voice", self.voice)
+            engine.setProperty("rate", self.rate_wpm)
+            finished = threading.Event()
+            errors: list[BaseException] = []
+            engine.connect("finished-utterance",
+                           lambda name, completed: completed and finished.set())
+            engine.connect("error", lambda name, exception: errors.append(exception))
+        except Exception as err:
+            self._fail_all(err)
+            return
+        while not self._closed:
+            _, _, key, text, path, fut = self._jobs.get()
+            try:
+                fut.set_result(self._synth_one(engine, finished, errors, text, path))
+            except Exception as err:
+                fut.set_exception(err)
+            finally:
+                with self._lock:
+                    self._inflight.pop(key, None)
+
+    def _synth_one(self, engine: Any, finished: threading.Event, errors: list[BaseException],
+                   text: str, path: Path) -> Path:
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.wav")
+        finished.clear()
+        errors.clear()
+        engine.save_to_file(text, str(tmp))
+        engine.runAndWait()
+        # runAndWait may return before the file exists: wait for the event and a whole file.
+        deadline = time.monotonic() + self.timeout_s
+        while not (finished.is_set() and _wav_complete(tmp)):
+            if errors:
+                raise RuntimeError(str(errors[0]))
+            if time.monotonic() > deadline:
+                raise TimeoutError("no finished-utterance event")
+            finished.wait(0.005)
+        os.replace(tmp, path)  # atomic: readers never see half a file
+        return path
+
+    def _fail_all(self, err: BaseException) -> None:
+        while True:
+            try:
+                *_, fut = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            fut.set_exception(err)
+
+    def _espeak_job(self, text: str, path: Path, key: str, fut: Future[Path]) -> None:
+        try:
+            fut.set_result(self._espeak_cli(text, path))
+        except Exception as err:
+            fut.set_exception(err)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+
+    def _espeak_cli(self, text: str, path: Path) -> Path:
+        exe = shutil.which("espeak-ng") or shutil.which("espeak")
+        if exe is None:
+            raise UserError("no speech synthesiser works; install espeak-ng "
+                            "(apt-get install espeak-ng) or use --text")
+        fd, tmp_name = tempfile.mkstemp(suffix=".wav", dir=self.cache_dir)
+        os.close(fd)
+        cmd = [exe, "-s", str(self.rate_wpm), "-w", tmp_name]
+        if self.voice:
+            cmd += ["-v", self.voice]
+        proc = subprocess.run([*cmd, "--", text], capture_output=True, text=True,
+                              timeout=max(30.0, self.timeout_s))
+        if proc.returncode != 0 or not _wav_complete(Path(tmp_name)):
+            Path(tmp_name).unlink(missing_ok=True)
+            raise UserError(f"espeak-ng failed: {proc.stderr.strip() or proc.returncode}")
+        os.replace(tmp_name, path)
+        return path
