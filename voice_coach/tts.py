@@ -32,6 +32,7 @@ from .errors import UserError
 
 MIXER_RATE = 48_000
 _URGENT, _BACKGROUND = 0, 1  # worker queue priorities: spoken now beats pre-rendering
+_TMP_IDS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,80 @@ class _DropDriverChatter:
         return getattr(self._inner, name)
 
 
+class _Pyttsx3Thread:
+    """The one thread that owns pyttsx3's engine (espeak is process-global: one per process).
+
+    Each job carries its own voice and rate, so several Speech objects can share it.
+    """
+
+    _instance: _Pyttsx3Thread | None = None
+    _instance_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> _Pyttsx3Thread:
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self) -> None:
+        self.jobs: queue.PriorityQueue[tuple[int, int, str | None, int, str, Path,
+                                             Future[Path]]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        threading.Thread(target=self._loop, daemon=True, name="tts-pyttsx3").start()
+
+    def submit(self, priority: int, voice: str | None, rate: int, text: str,
+               tmp: Path) -> Future[Path]:
+        fut: Future[Path] = Future()
+        self.jobs.put((priority, next(self._seq), voice, rate, text, tmp, fut))
+        return fut
+
+    def _loop(self) -> None:
+        try:
+            import pyttsx3
+
+            if not isinstance(sys.stdout, _DropDriverChatter):
+                sys.stdout = _DropDriverChatter(sys.stdout)  # type: ignore[assignment]
+            engine = pyttsx3.init()
+            finished = threading.Event()
+            errors: list[BaseException] = []
+            engine.connect("finished-utterance",
+                           lambda name, completed: completed and finished.set())
+            engine.connect("error", lambda name, exception: errors.append(exception))
+        except Exception as err:
+            while True:  # every job, now and later, learns that pyttsx3 is unusable
+                self.jobs.get()[-1].set_exception(err)
+        applied: tuple[str | None, int] | None = None
+        while True:
+            _, _, voice, rate, text, tmp, fut = self.jobs.get()
+            try:
+                if applied != (voice, rate):
+                    if voice:
+                        engine.setProperty("voice", voice)
+                    engine.setProperty("rate", rate)
+                    applied = (voice, rate)
+                fut.set_result(self._synth(engine, finished, errors, text, tmp))
+            except Exception as err:
+                fut.set_exception(err)
+
+    @staticmethod
+    def _synth(engine: Any, finished: threading.Event, errors: list[BaseException],
+               text: str, tmp: Path, timeout_s: float = 30.0) -> Path:
+        finished.clear()
+        errors.clear()
+        engine.save_to_file(text, str(tmp))
+        engine.runAndWait()
+        # runAndWait may return before the file exists: wait for the event and a whole file.
+        deadline = time.monotonic() + timeout_s
+        while not (finished.is_set() and _wav_complete(tmp)):
+            if errors:
+                raise RuntimeError(str(errors[0]))
+            if time.monotonic() > deadline:
+                raise TimeoutError("no finished-utterance event")
+            finished.wait(0.005)
+        return tmp
+
+
 class Speech:
     """Renders text to float32 mono at `sample_rate`; `render` blocks, `prerender` does not."""
 
@@ -143,10 +218,6 @@ class Speech:
         self._memory_items = memory_items
         self._lock = threading.Lock()
         self._inflight: dict[str, Future[Path]] = {}
-        self._jobs: queue.PriorityQueue[tuple[int, int, str, str, Path, Future[Path]]] = (
-            queue.PriorityQueue())
-        self._seq = itertools.count()
-        self._worker: threading.Thread | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ public API
@@ -205,8 +276,10 @@ class Speech:
                 fut = Future()
                 self._inflight[key] = fut
                 if self.backend == "pyttsx3":
-                    self._ensure_worker()
-                    self._jobs.put((priority, next(self._seq), key, text, path, fut))
+                    tmp = path.with_suffix(f".{os.getpid()}.{next(_TMP_IDS)}.tmp.wav")
+                    job = _Pyttsx3Thread.get().submit(priority, self.voice, self.rate_wpm,
+                                                      text, tmp)
+                    job.add_done_callback(lambda j, k=key, p=path, f=fut: self._finish(j, k, p, f))
                 else:
                     threading.Thread(target=self._espeak_job, args=(text, path, key, fut),
                                      daemon=True).start()
@@ -242,66 +315,16 @@ class Speech:
             self.warnings.append(message)
             print(f"voice-coach: warning: {message}", file=sys.stderr)
 
-    def _ensure_worker(self) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._worker_loop, daemon=True,
-                                            name="tts-pyttsx3")
-            self._worker.start()
-
-    def _worker_loop(self) -> None:
-        """Owns the pyttsx3 engine for its whole life; one utterance per runAndWait."""
+    def _finish(self, job: Future[Path], key: str, path: Path, fut: Future[Path]) -> None:
+        """Move a finished pyttsx3 file into the cache (atomically) and wake the waiters."""
         try:
-            import pyttsx3
-
-            if not isinstance(sys.stdout, _DropDriverChatter):
-                sys.stdout = _DropDriverChatter(sys.stdout)  # type: ignore[assignment]
-            engine = pyttsx3.init()
-            if self.voice:
-                engine.setProperty("voice", self.voice)
-            engine.setProperty("rate", self.rate_wpm)
-            finished = threading.Event()
-            errors: list[BaseException] = []
-            engine.connect("finished-utterance",
-                           lambda name, completed: completed and finished.set())
-            engine.connect("error", lambda name, exception: errors.append(exception))
+            os.replace(job.result(), path)
+            fut.set_result(path)
         except Exception as err:
-            self._fail_all(err)
-            return
-        while not self._closed:
-            _, _, key, text, path, fut = self._jobs.get()
-            try:
-                fut.set_result(self._synth_one(engine, finished, errors, text, path))
-            except Exception as err:
-                fut.set_exception(err)
-            finally:
-                with self._lock:
-                    self._inflight.pop(key, None)
-
-    def _synth_one(self, engine: Any, finished: threading.Event, errors: list[BaseException],
-                   text: str, path: Path) -> Path:
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.wav")
-        finished.clear()
-        errors.clear()
-        engine.save_to_file(text, str(tmp))
-        engine.runAndWait()
-        # runAndWait may return before the file exists: wait for the event and a whole file.
-        deadline = time.monotonic() + self.timeout_s
-        while not (finished.is_set() and _wav_complete(tmp)):
-            if errors:
-                raise RuntimeError(str(errors[0]))
-            if time.monotonic() > deadline:
-                raise TimeoutError("no finished-utterance event")
-            finished.wait(0.005)
-        os.replace(tmp, path)  # atomic: readers never see half a file
-        return path
-
-    def _fail_all(self, err: BaseException) -> None:
-        while True:
-            try:
-                *_, fut = self._jobs.get_nowait()
-            except queue.Empty:
-                return
             fut.set_exception(err)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
 
     def _espeak_job(self, text: str, path: Path, key: str, fut: Future[Path]) -> None:
         try:

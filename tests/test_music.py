@@ -1,0 +1,106 @@
+"""Music loading through real pydub + ffmpeg, playlists, and the seamless loop."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voice_coach.errors import UserError
+from voice_coach.music import MusicSource, bundled_music_dir, find_tracks, load_track
+from voice_coach.tts import MIXER_RATE
+
+
+def ffmpeg_tone(path: Path, freq: float, seconds: float, rate: int = 44100,
+                channels: int = 2, volume: float = 0.5, extra: tuple[str, ...] = ()) -> Path:
+    """Encode a sine tone with the real ffmpeg (format from the suffix)."""
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+         f"sine=frequency={freq}:sample_rate={rate}:duration={seconds}",
+         "-af", f"volume={volume}", "-ac", str(channels), *extra, str(path)], check=True)
+    return path
+
+
+def _peak_hz(x: np.ndarray) -> float:
+    mono = x.mean(axis=1) if x.ndim == 2 else x
+    spectrum = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
+    return float(np.fft.rfftfreq(len(mono), 1 / MIXER_RATE)[np.argmax(spectrum)])
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".ogg", ".flac", ".wav"])
+def test_pydub_decodes_ffmpeg_made_files(tmp_path, suffix):
+    # sine at volume 0.5 has amplitude ~0.0625 (ffmpeg's sine source is 1/8 full scale).
+    path = ffmpeg_tone(tmp_path / f"tone{suffix}", 440, 3.0, channels=1)
+    audio = load_track(path)
+    assert audio.shape[1] == 2 and audio.dtype == np.float32
+    # mp3 adds encoder padding; everything else is sample-exact up to resampling.
+    assert abs(len(audio) / MIXER_RATE - 3.0) < (0.06 if suffix == ".mp3" else 0.002)
+    assert abs(_peak_hz(audio[MIXER_RATE // 2: MIXER_RATE * 2]) - 440) < 2
+    # Sample width handled (ogg decodes to 32 bits): the level is right, not 2**16 off.
+    rms = float(np.sqrt(np.mean(audio[MIXER_RATE // 2: MIXER_RATE * 2] ** 2)))
+    assert 0.5 / 8 / np.sqrt(2) * 0.8 < rms < 0.5 / 8 / np.sqrt(2) * 1.2
+
+
+def test_24_bit_wav_is_scaled_by_its_sample_width(tmp_path):
+    path = ffmpeg_tone(tmp_path / "deep.wav", 300, 1.0, rate=48000, volume=4.0,
+                       extra=("-c:a", "pcm_s24le"))
+    audio = load_track(path)
+    assert 0.3 < np.max(np.abs(audio)) < 0.6
+
+
+def test_bad_music_is_one_clear_user_error(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        find_tracks(tmp_path / "nope.mp3")
+    (tmp_path / "notes.txt").write_text("la la")
+    with pytest.raises(UserError, match="unsupported"):
+        find_tracks(tmp_path / "notes.txt")
+    with pytest.raises(UserError, match="no wav/mp3/ogg/flac"):
+        find_tracks(tmp_path)
+    corrupt = tmp_path / "broken.mp3"
+    corrupt.write_bytes(np.random.default_rng(1).bytes(20_000))
+    with pytest.raises(UserError, match="cannot decode"):
+        MusicSource(find_tracks(corrupt))
+
+
+def test_folder_is_a_playlist_that_loops_with_crossfades(tmp_path):
+    ffmpeg_tone(tmp_path / "a.ogg", 300, 2.0)
+    ffmpeg_tone(tmp_path / "b.flac", 500, 2.0)
+    (tmp_path / "cover.jpg").write_bytes(b"not audio")
+    tracks = find_tracks(tmp_path)
+    assert [p.name for p in tracks] == ["a.ogg", "b.flac"]
+    src = MusicSource(tracks, crossfade_s=0.2)
+    src._loading.join()  # the next track decodes in the background
+    out = np.zeros((int(9 * MIXER_RATE), 2), dtype=np.float32)
+    for start in range(0, len(out), 1024):
+        src.read_into(out[start:start + 1024])
+    second = MIXER_RATE
+    # a (0.2..1.8 s), then b, then a again: the music keeps going round.
+    assert abs(_peak_hz(out[int(0.5 * second):int(1.5 * second)]) - 300) < 3
+    assert abs(_peak_hz(out[int(2.3 * second):int(3.3 * second)]) - 500) < 3
+    assert abs(_peak_hz(out[int(4.1 * second):int(5.1 * second)]) - 300) < 3
+    # No gaps anywhere: the level never drops out, and joins have no jumps.
+    frames = out[: len(out) // 480 * 480, 0].reshape(-1, 480)
+    assert np.sqrt(np.mean(frames**2, axis=1)).min() > 0.02
+    assert np.max(np.abs(np.diff(out[:, 0]))) < 0.01
+
+
+def test_bundled_track_is_long_and_loops_without_a_click():
+    tracks = find_tracks(None)
+    assert tracks[0].parent == bundled_music_dir() and tracks[0].stat().st_size < 2_000_000
+    src = MusicSource(tracks)
+    length = len(src._cur)
+    assert length >= 180 * MIXER_RATE
+    out = np.zeros((length + 4 * MIXER_RATE, 2), dtype=np.float32)
+    for start in range(0, len(out), 1024):
+        src.read_into(out[start:start + 1024])
+    steps = np.abs(np.diff(out, axis=0)).max(axis=1)
+    join = length - src.xfade  # where the loop wraps
+    around = steps[join - 2 * src.xfade: join + 2 * src.xfade]
+    assert around.max() < 3 * np.percentile(steps, 99.9)
+    # Calm: no silence, no loud peaks, and most energy below 1 kHz.
+    assert 0.02 < np.sqrt(np.mean(out**2)) < 0.3 and np.max(np.abs(out)) < 0.95
+    spectrum = np.abs(np.fft.rfft(out[: 20 * MIXER_RATE, 0])) ** 2
+    freqs = np.fft.rfftfreq(20 * MIXER_RATE, 1 / MIXER_RATE)
+    assert spectrum[freqs < 1000].sum() > 0.9 * spectrum.sum()
