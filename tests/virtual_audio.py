@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import wave
 from pathlib import Path
@@ -135,10 +136,22 @@ class MonitorRecorder:
         self._proc = subprocess.Popen(
             ["parec", "-d", "spk.monitor", "--raw", "--format=s16le", f"--rate={rate}",
              "--channels=1", "--latency-msec=20"], stdout=subprocess.PIPE)
+        self._chunks: list[bytes] = []
+        # Drain the pipe all the time: a full pipe would stall parec and lose audio.
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        while chunk := self._proc.stdout.read1(65536):
+            self._chunks.append(chunk)
 
     def stop(self) -> np.ndarray:
         self._proc.terminate()
-        data, _ = self._proc.communicate(timeout=10)
+        self._proc.wait(timeout=10)
+        self._reader.join(timeout=10)
+        data = b"".join(self._chunks)
+        data = data[: len(data) // 2 * 2]
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
 

@@ -69,8 +69,10 @@ def load_track(path: Path, rate: int = MIXER_RATE) -> np.ndarray:
     if len(seg) == 0 or seg.frame_count() < 1:
         raise UserError(f"{Path(path).name} holds no audio; pick another file or use --no-music")
     # OGG decodes to 32-bit samples, 8-bit WAV to 1 byte: scale by the real sample width.
-    raw = np.array(seg.get_array_of_samples(), dtype=np.float32)
-    audio = raw.reshape(-1, seg.channels) / float(2 ** (8 * seg.sample_width - 1))
+    samples = seg.get_array_of_samples()
+    raw = np.frombuffer(samples, dtype=np.dtype(samples.typecode))  # no per-sample copy loop
+    audio = raw.reshape(-1, seg.channels).astype(np.float32)
+    audio *= np.float32(1.0 / 2 ** (8 * seg.sample_width - 1))
     if seg.channels == 1:
         audio = np.repeat(audio, 2, axis=1)
     elif seg.channels > 2:

@@ -250,6 +250,11 @@ class Speech:
             threading.Thread(target=self._prerender_all, args=(todo,), daemon=True,
                              name="tts-prerender").start()
 
+    def warm_up(self) -> None:
+        """Start the engine and load the resampler now, in the background, so the first real
+        utterance does not pay ~1-2 s of start-up."""
+        self.prerender(["Ready."])
+
     def close(self) -> None:
         self._closed = True
 

@@ -1,0 +1,174 @@
+"""Sound output: a sounddevice OutputStream fed with mixed blocks, and output-device lookup.
+
+A producer thread pulls blocks from the mixer into a short queue; the PortAudio callback only
+takes a ready block (get_nowait) or plays silence, counts underruns and never blocks.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+from .mixer import Mixer
+
+NO_DEVICE_HINT = ("use 'voice-coach render SCRIPT -o session.mp3' to make a file instead, "
+                  "or 'voice-coach start --text'")
+
+
+def sounddevice() -> ModuleType:
+    """Import sounddevice lazily: PortAudio is only needed for live sound."""
+    try:
+        import sounddevice as sd
+    except OSError as err:  # the wheel does not bundle PortAudio on Linux
+        raise UserError("PortAudio is not installed (apt-get install libportaudio2); "
+                        + NO_DEVICE_HINT) from err
+    return sd
+
+
+def list_devices() -> list[dict[str, Any]]:
+    """Devices that can play sound: index, name, host API, channels, default flag."""
+    sd = sounddevice()
+    try:
+        devices = sd.query_devices()
+        default_out = sd.default.device[1]
+    except sd.PortAudioError as err:
+        raise UserError(f"cannot list sound devices ({err}); " + NO_DEVICE_HINT) from err
+    apis = [a["name"] for a in sd.query_hostapis()]
+    return [{"index": d["index"], "name": d["name"], "hostapi": apis[d["hostapi"]],
+             "channels": d["max_output_channels"],
+             "rate": d["default_samplerate"], "default": d["index"] == default_out}
+            for d in devices if d["max_output_channels"] > 0]
+
+
+def resolve_output_device(spec: str | int | None) -> int | None:
+    """--output-device NAME|INDEX to a PortAudio index (None = the system default)."""
+    outputs = list_devices()
+    if not outputs:
+        raise UserError("no sound output device found; " + NO_DEVICE_HINT)
+    if spec is None:
+        if not any(d["default"] for d in outputs):
+            sd = sounddevice()
+            try:
+                sd.query_devices(kind="output")
+            except sd.PortAudioError as err:
+                raise UserError("no default sound output device; pick one with "
+                                "--output-device (see 'voice-coach devices') or "
+                                + NO_DEVICE_HINT) from err
+        return None
+    names = ", ".join(f"{d['index']}: {d['name']}" for d in outputs)
+    if isinstance(spec, int) or str(spec).strip().isdigit():
+        index = int(spec)
+        if any(d["index"] == index for d in outputs):
+            return index
+        raise UserError(f"no output device with index {index}; choose one of: {names}")
+    wanted = str(spec).strip().lower()
+    exact = [d for d in outputs if d["name"].lower() == wanted]
+    partial = [d for d in outputs if wanted in d["name"].lower()]
+    matches = exact or partial
+    if len(matches) == 1:
+        return int(matches[0]["index"])
+    if not matches:
+        raise UserError(f"no output device named '{spec}'; choose one of: {names}")
+    raise UserError(f"'{spec}' matches several devices ({', '.join(d['name'] for d in matches)})"
+                    "; give the index instead")
+
+
+class Player:
+    """Plays the mixer on a device. `start()` fails fast with a UserError."""
+
+    def __init__(self, mixer: Mixer, device: str | int | None = None, latency: str = "low",
+                 queue_blocks: int = 3,
+                 on_problem: Callable[[bool, str], None] | None = None) -> None:
+        self.mixer, self.device_spec, self.latency = mixer, device, latency
+        self._blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=queue_blocks)
+        self._on_problem = on_problem
+        self._running = False
+        self._stream: Any = None
+        self._thread: threading.Thread | None = None
+        self.underruns = 0  # PortAudio reported output underflow
+        self.starved = 0  # the mixer thread fell behind: we played silence
+        self.frames_out = 0
+        # When the mixer's first voice frame went to the device (perf_counter), for the bench.
+        self.voice_out_time: float | None = None
+
+    @property
+    def latency_s(self) -> float:
+        return float(self._stream.latency) if self._stream is not None else 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self._stream is not None and self._stream.active)
+
+    def start(self) -> None:
+        sd = sounddevice()
+        device = resolve_output_device(self.device_spec)
+        info = sd.query_devices(device, kind="output")
+        channels = min(2, int(info["max_output_channels"]))
+        try:
+            self._stream = sd.OutputStream(
+                samplerate=self.mixer.rate, blocksize=self.mixer.block, device=device,
+                channels=channels, dtype="float32", latency=self.latency,
+                callback=self._callback)
+        except sd.PortAudioError as err:
+            raise UserError(f"cannot open sound output '{info['name']}' at {self.mixer.rate} Hz "
+                            f"({err}); try another --output-device or " + NO_DEVICE_HINT) from err
+        self._running = True
+        for _ in range(self._blocks.maxsize):  # prime: the first callbacks find blocks ready
+            self._blocks.put(self.mixer.mix_block())
+        self._thread = threading.Thread(target=self._produce, daemon=True, name="audio-mix")
+        self._thread.start()
+        self._stream.start()
+
+    def close(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception:  # a vanished device cannot be closed cleanly; nothing to save
+                pass
+            self._stream = None
+
+    def _produce(self) -> None:
+        lost = False
+        block = self.mixer.mix_block()
+        while self._running:
+            try:
+                self._blocks.put(block, timeout=0.25)
+            except queue.Full:
+                # The callback stopped taking blocks: PulseAudio or the device went away.
+                if not lost and self._stream is not None and not self._stream.active:
+                    lost = True
+                    if self._on_problem:
+                        self._on_problem(False, "the sound output stopped")
+                continue
+            block = self.mixer.mix_block()
+
+    def _callback(self, outdata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
+        if status.output_underflow:
+            self.underruns += 1
+        try:
+            block = self._blocks.get_nowait()
+        except queue.Empty:
+            outdata.fill(0)
+            self.starved += 1
+            return
+        if outdata.shape[1] == 2:
+            outdata[:] = block
+        else:
+            outdata[:, 0] = block[:, 0] * 0.5 + block[:, 1] * 0.5
+        watch = self.mixer.first_voice_frame
+        if watch is not None and self.voice_out_time is None and watch < self.frames_out + frames:
+            # A clock read only: the block holding the first voice frame goes to the device now.
+            self.voice_out_time = (time.perf_counter()
+                                   + (watch - self.frames_out) / self.mixer.rate)
+        self.frames_out += frames
