@@ -353,7 +353,8 @@ def _unsafe_reason(member: zipfile.ZipInfo) -> str | None:
         return "has an absolute path"
     if ".." in PurePosixPath(name).parts:
         return "contains '..'"
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    # Archives made on Windows (or by Python's writestr) carry no file type at all: fine.
+    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return "is not a regular file or folder"
     return None
 
