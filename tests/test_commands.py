@@ -1,0 +1,67 @@
+"""The command table: phrases people say map to the right command; grammar comes from the table."""
+
+import pytest
+
+from voice_coach import commands
+
+
+@pytest.mark.parametrize("text, command, pain", [
+    ("harder", "harder", False),
+    ("a bit firmer please", "harder", False),
+    ("More pressure", "harder", False),
+    ("softer", "softer", False),
+    ("ouch!", "softer", True),
+    ("Ow", "softer", True),
+    ("that hurts", "softer", True),
+    ("that's too hard", "softer", True),  # "too hard" beats "harder"-like words
+    ("less pressure", "softer", False),
+    ("next step", "next", False),
+    ("go on", "next", False),
+    ("go back", "back", False),
+    ("previous", "back", False),
+    ("say that again", "repeat", False),
+    ("what was that", "repeat", False),
+    ("hold on", "pause", False),
+    ("carry on", "resume", False),
+    ("that's enough", "stop", False),
+    ("That\u2019s enough", "stop", False),  # curly apostrophe from a phone keyboard
+    ("music up", "louder", False),
+    ("music down", "quieter", False),
+    ("slow down", "slower", False),
+    ("how long", "time", False),
+    ("time left", "time", False),
+    ("what can I say", "help", False),
+])
+def test_phrases_map_to_commands(text, command, pain):
+    parsed = commands.parse(text)
+    assert parsed is not None, text
+    assert (parsed.command, parsed.pain) == (command, pain)
+
+
+@pytest.mark.parametrize("text", ["", "hello there", "hard", "soft", "text", "neck", "nexus"])
+def test_non_commands_are_none(text):
+    assert commands.parse(text) is None
+
+
+def test_the_safer_command_wins_within_one_utterance():
+    assert commands.parse("harder no stop").command == "stop"
+    assert commands.parse("softer then next").command == "softer"
+    assert commands.parse("wait, ouch").command == "pause"
+
+
+def test_every_phrase_belongs_to_exactly_one_command():
+    phrases = commands.phrases()
+    assert len(phrases) == len(set(phrases))
+    for phrase in phrases:
+        assert commands.parse(phrase).command == commands.command_for_phrase(phrase)
+
+
+def test_vocabulary_covers_all_phrase_words():
+    vocab = commands.vocabulary()
+    assert {"harder", "softer", "next", "that's", "enough"} <= vocab
+    assert all(w == w.lower() for w in vocab)
+
+
+def test_priority_order_from_the_domain_notes():
+    order = sorted(["harder", "resume", "softer", "pause", "stop", "next"], key=commands.priority)
+    assert order == ["stop", "pause", "softer", "resume", "harder", "next"]
