@@ -57,7 +57,8 @@ def load_track(path: Path, rate: int = MIXER_RATE) -> np.ndarray:
     from pydub.exceptions import CouldntDecodeError
 
     try:
-        seg = AudioSegment.from_file(str(path))
+        # -nostdin: ffmpeg otherwise reads the terminal/pipe, eating typed or piped commands.
+        seg = AudioSegment.from_file(str(path), parameters=["-nostdin"])
     except FileNotFoundError as err:
         if Path(path).exists():  # it is ffmpeg/ffprobe that is missing, not the track
             raise UserError("ffmpeg is needed to decode music; install it "
