@@ -9,6 +9,7 @@ import http.server
 import io
 import os
 import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from voice_coach import models
+from voice_coach import commands, models
 from voice_coach.errors import UserError
 from voice_coach.models import ModelInfo
 
@@ -30,12 +31,34 @@ MODEL_FILES = {
     "conf/model.conf": b"--min-active=200\n--max-active=3000\n",
     "conf/mfcc.conf": b"--use-energy=false\n",
     "graph/HCLr.fst": b"hclr" * 256,
-    "graph/Gr.fst": b"gr" * 256,
+    "graph/Gr.fst": b"",  # filled in below: a graph header whose word list has the commands
     "graph/disambig_tid.int": b"1\n2\n",
     "graph/phones/word_boundary.int": b"1 nonword\n",
     "ivector/final.ie": b"ie" * 100,
     "README": b"a test model\n",
 }
+
+
+def _text(s: bytes) -> bytes:
+    return struct.pack("<i", len(s)) + s
+
+
+def _symbols(words: list[str]) -> bytes:
+    """An OpenFst binary symbol table."""
+    out = struct.pack("<i", 2125658996) + _text(b"words.txt") + struct.pack("<qq", len(words),
+                                                                             len(words))
+    return out + b"".join(_text(w.encode()) + struct.pack("<q", i) for i, w in enumerate(words))
+
+
+def _fst_header(flags: int, fst_type: bytes = b"const", symbols: bytes = b"") -> bytes:
+    """An OpenFst binary header as Kaldi writes graphs; flags 1/2 = input/output symbols."""
+    return (struct.pack("<i", 2125659606) + _text(fst_type) + _text(b"standard")
+            + struct.pack("<ii", 2, flags) + bytes(32) + symbols)
+
+
+# Small models keep their word list in Gr.fst (an "ngram" fst with input and output symbols).
+_WORDS = ["<eps>", "[unk]", *sorted(commands.vocabulary())]
+MODEL_FILES["graph/Gr.fst"] = _fst_header(3, b"ngram", _symbols(_WORDS) * 2) + b"arcs"
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -265,3 +288,22 @@ def test_cli_download_end_to_end(server: tuple[str, Path], tmp_path: Path) -> No
 
     listed = _cli("models", "list")
     assert listed.returncode == 0 and models.DEFAULT_MODEL in listed.stdout
+
+
+def test_vocabulary_from_words_txt_and_corrupt_graphs(tmp_path: Path) -> None:
+    small = _write_model(tmp_path / "small")
+    assert models.model_vocabulary(small) == set(_WORDS)
+    assert models.missing_words(small, commands.vocabulary()) == []
+    model = _write_model(tmp_path / "big")
+    (model / "graph" / "HCLG.fst").write_bytes(_fst_header(flags=0) + b"arcs...")
+    (model / "graph" / "words.txt").write_text("<eps> 0\n[unk] 1\nharder 2\nsofter 3\n")
+    assert models.model_vocabulary(model) == {"<eps>", "[unk]", "harder", "softer"}
+    assert models.missing_words(model, ["harder", "next"]) == ["next"]
+    # A header promising a symbol table that is not there; a graph that is no graph at all.
+    (model / "graph" / "HCLG.fst").write_bytes(_fst_header(flags=2) + b"\x00" * 4)
+    with pytest.raises(UserError, match="cannot read the word list"):
+        models.model_vocabulary(model)
+    (model / "graph" / "HCLG.fst").unlink()
+    (model / "graph" / "Gr.fst").write_bytes(b"gr" * 256)
+    with pytest.raises(UserError, match="cannot read the word list"):
+        models.model_vocabulary(model)

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -192,3 +193,26 @@ def test_corrupt_or_missing_model_folder(tmp_path: Path) -> None:
     (broken / "graph" / "HCLG.fst").unlink()
     with pytest.raises(UserError, match="corrupt or not a Vosk model"):
         load_model(broken)
+
+
+def test_vocabulary_read_from_the_files_agrees_with_vosk(ko_model: object) -> None:
+    """models.model_vocabulary reads the word list from the graph (no 500 MB load); it must
+    say exactly what the loaded model says."""
+    from voice_coach.models import missing_words, model_vocabulary
+
+    vocabulary = model_vocabulary(_ko_model_dir())
+    assert len(vocabulary) > 400_000
+    sample = sorted(vocabulary)[::5000] + list(PHRASES) + ["harder", "zzqxv", "[unk]"]
+    for word in sample:
+        known = ko_model.vosk_model_find_word(word) >= 0  # type: ignore[attr-defined]
+        assert (word in vocabulary) == known, word
+    assert missing_words(_ko_model_dir(), ["계속", "harder", "softer"]) == ["harder", "softer"]
+
+
+def test_models_path_says_when_command_words_are_missing() -> None:
+    done = subprocess.run([sys.executable, "-m", "voice_coach.cli", "models", "path", "--model",
+                           str(_ko_model_dir())], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stdout.strip() == str(_ko_model_dir())
+    assert "lacks the command words again, back, " in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

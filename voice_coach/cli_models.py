@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from . import models
+from . import commands, models
 from .errors import UserError
 
 # Read here, in the CLI, and passed down: models.py never reads the environment.
@@ -39,7 +39,8 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
     dl.add_argument("--no-progress", action="store_true", help="no progress bar")
     dl.set_defaults(func=run_download)
 
-    path = msub.add_parser("path", help="print the model the vosk engine would use")
+    path = msub.add_parser("path", help="print the model the vosk engine would use, and check "
+                                        "that it knows every command word")
     path.add_argument("--model", type=Path, metavar="PATH",
                       help=f"a model folder (else ${ENV_MODEL}, else the models folders)")
     path.set_defaults(func=run_path)
@@ -86,4 +87,11 @@ def run_path(args: argparse.Namespace) -> int:
         raise UserError(f"no Vosk model found in {where}; run 'voice-coach models download' "
                         f"or give --model / ${ENV_MODEL}")
     print(found)
+    # Vosk silently drops grammar words its model lacks: say so here, without loading it.
+    missing = models.missing_words(found, commands.vocabulary())
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8
+                                          else "")
+        raise UserError(f"the model in {found} lacks the command words {shown}; use an English "
+                        "model ('voice-coach models download')")
     return 0
