@@ -65,7 +65,7 @@ def test_pressure_wording_follows_the_level():
 ])
 def test_broken_scripts_name_file_step_and_field(tmp_path: Path, body, where, field):
     path = tmp_path / "mine.toml"
-    path.write_text((HEAD if "[script]" != where else "") + body)
+    path.write_text((HEAD if where != "[script]" else "") + body)
     with pytest.raises(ScriptError) as err:
         load_script(str(path))
     message = str(err.value)

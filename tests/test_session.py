@@ -9,8 +9,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voice_coach.commands import NAMES
-from voice_coach.events import (CancelSpeech, Chime, Duck, Finish, Heard, MusicGain, PressureSet,
-                                Say, SpeechDone, Start, StepStarted, Tick)
+from voice_coach.events import (
+    CancelSpeech,
+    Chime,
+    Duck,
+    Finish,
+    Heard,
+    MusicGain,
+    PressureSet,
+    Say,
+    SpeechDone,
+    Start,
+    StepStarted,
+    Tick,
+)
 from voice_coach.pressure import ZONES, Level, cap_for
 from voice_coach.script import Cue, Script, Step, load_script
 from voice_coach.session import Phase, SessionState, handle, new_session

@@ -5,45 +5,44 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import phrasing
+from .cli_options import add_output_device, add_speech_and_music, positive_float, settings_from_args
+from .config import Settings
 from .coordinator import Coordinator
-from .errors import UserError
-from .events import Start
+from .events import Effect, SpeechDone, Start
 from .pressure import LEVEL_NAMES, Level
 from .script import Script, builtin_names, load_script
 from .session import Options, SessionState, new_session
 from .sessionlog import JsonLog
 from .textmode import TextSink, read_commands
 
+if TYPE_CHECKING:
+    from .audio_out import AudioOut
+
 
 def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
     start = sub.add_parser("start", help="run a back-rub session (spoken, or --text)",
-                           description="Run a session. With --text the coach's words are "
-                                       "printed and commands are typed (or piped) as lines.")
+                           description="Run a session: the coach speaks each step over music. "
+                                       "With --text the coach's words are printed and commands "
+                                       "are typed (or piped) as lines.")
     start.add_argument("script", nargs="?", default="back-rub",
                        help="built-in script name or path to a .toml file (default: back-rub)")
     start.add_argument("--text", action="store_true",
                        help="print instead of speaking; read commands from standard input")
-    start.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
+    start.add_argument("--speed", type=positive_float, default=1.0, metavar="X",
                        help="run the step timers X times faster (e.g. 60 for a quick look)")
     start.add_argument("--pressure", choices=LEVEL_NAMES, default=None,
                        help="the pressure to work up to where it is safe (default: light)")
     start.add_argument("--log", type=Path, metavar="FILE",
                        help="append a JSON-lines log of every event and effect to FILE")
+    add_speech_and_music(start)
+    add_output_device(start)
     start.set_defaults(func=run_start)
 
     scripts = sub.add_parser("scripts", help="list the built-in session scripts")
     scripts.set_defaults(func=run_scripts)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 10_000:
-        raise argparse.ArgumentTypeError(f"{text} must be above 0 and at most 10000")
-    return value
 
 
 def prepare_state(args: argparse.Namespace, script: Script) -> SessionState:
@@ -53,24 +52,61 @@ def prepare_state(args: argparse.Namespace, script: Script) -> SessionState:
 
 def run_start(args: argparse.Namespace) -> int:
     script = load_script(args.script)
-    if not args.text:
-        raise UserError("spoken sessions are not available in this build yet; "
-                        "use --text to run the session in the terminal")
+    settings = settings_from_args(args)
     state = prepare_state(args, script)
     log = JsonLog(args.log) if args.log else None
-    coordinator = Coordinator(state, sinks=[], observers=[log] if log else [], speed=args.speed)
-    coordinator.add_sink(TextSink(coordinator.post))
-    print(f"{script.title} ({script.total_duration_s / 60:.0f} min). "
-          "Type a command and press Enter (help lists them).", flush=True)
-    read_commands(sys.stdin, coordinator.post, lambda: coordinator.state.phase,
-                  lambda msg: print(msg, flush=True))
+    coordinator = Coordinator(state, sinks=[], observers=[log] if log else [],
+                              speed=settings.speed)
     try:
-        final = coordinator.run(Start())
+        if args.text:
+            coordinator.add_sink(TextSink(coordinator.post))
+            final = _run(coordinator, script)
+        else:
+            final = _run_spoken(coordinator, script, settings)
     finally:
         if log:
             log.close()
     print(f"\nSession {final.finish_reason} after {final.clock_s / 60:.1f} minutes.")
     return 0
+
+
+def _run(coordinator: Coordinator, script: Script) -> SessionState:
+    print(f"{script.title} ({script.total_duration_s / 60:.0f} min). "
+          "Type a command and press Enter (help lists them).", flush=True)
+    read_commands(sys.stdin, coordinator.post, lambda: coordinator.state.phase,
+                  lambda msg: print(msg, flush=True))
+    return coordinator.run(Start())
+
+
+def _run_spoken(coordinator: Coordinator, script: Script, settings: Settings) -> SessionState:
+    from .audio_out import AudioOut  # the audio libraries load only for spoken sessions
+
+    audio = AudioOut(settings, on_speech_done=lambda uid: coordinator.post(SpeechDone(uid)))
+    audio.prerender(_texts_to_say(script))
+    coordinator.add_sink(AudioSink(audio))
+    coordinator.add_sink(TextSink(None))
+    with audio:
+        return _run(coordinator, script)
+
+
+def _texts_to_say(script: Script) -> list[str]:
+    """Step texts in the order they will be needed, every pressure wording, so speech can
+    start at once when a step begins."""
+    texts = [phrasing.GREETING]
+    for step in script.steps:
+        texts.extend(dict.fromkeys(step.text_for(level) for level in Level))
+        texts.extend(cue.say for cue in step.cues)
+    return texts
+
+
+class AudioSink:
+    """Carries the core's audio effects out through the speakers."""
+
+    def __init__(self, audio: AudioOut):
+        self._audio = audio
+
+    def carry(self, effect: Effect, state: SessionState) -> None:
+        self._audio.apply(effect)
 
 
 def run_scripts(args: argparse.Namespace) -> int:

@@ -57,7 +57,7 @@ Event = Start | Tick | Heard | SpeechDone | DeviceProblem
 
 @dataclass(frozen=True)
 class Say:
-    """Speak `text`. `kind` lets the edges treat step text, acknowledgements and cues differently."""
+    """Speak `text`; `kind` lets edges treat step text, acknowledgements and cues apart."""
 
     text: str
     utterance_id: int

@@ -79,7 +79,8 @@ def parse_script(text: str, source: str = "<script>") -> Script:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ScriptError(f"{source}: not valid TOML ({err}); fix the syntax at that line")
+        raise ScriptError(f"{source}: not valid TOML ({err}); fix the syntax at that line") \
+            from None
     return _build(data, source)
 
 

@@ -12,8 +12,24 @@ from enum import Enum
 
 from . import phrasing
 from .commands import help_text, parse
-from .events import (CancelSpeech, Chime, DeviceProblem, Duck, Effect, Event, Finish, Heard,
-                     Log, MusicGain, PressureSet, Say, SpeechDone, Start, StepStarted, Tick)
+from .events import (
+    CancelSpeech,
+    Chime,
+    DeviceProblem,
+    Duck,
+    Effect,
+    Event,
+    Finish,
+    Heard,
+    Log,
+    MusicGain,
+    PressureSet,
+    Say,
+    SpeechDone,
+    Start,
+    StepStarted,
+    Tick,
+)
 from .pressure import ZONES, Level, cap_for
 from .script import Script, Step
 

@@ -21,9 +21,10 @@ def _clock(seconds: float) -> str:
 
 
 class TextSink:
-    """Prints what the coach would say and do."""
+    """Prints what the coach says and does. With `post`, printing counts as speaking (text
+    mode); without, it only shows what the speakers are saying."""
 
-    def __init__(self, post: Callable[[Event], None], out: TextIO = sys.stdout):
+    def __init__(self, post: Callable[[Event], None] | None, out: TextIO = sys.stdout):
         self._post = post
         self._out = out
 
@@ -36,7 +37,8 @@ class TextSink:
                   f"({step.zone}, {step.duration_s * state.pace / 60:.1f} min)", file=self._out)
         elif isinstance(effect, Say):
             print(f"[{t}] coach: {effect.text}", file=self._out, flush=True)
-            self._post(SpeechDone(effect.utterance_id))
+            if self._post:
+                self._post(SpeechDone(effect.utterance_id))
         elif isinstance(effect, PressureSet):
             print(f"[{t}] pressure: {effect.level} ({effect.value}/10, {effect.reason})",
                   file=self._out)
