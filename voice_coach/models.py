@@ -7,22 +7,22 @@ The only network use in the project is `download()`.
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import re
 import shutil
-import stat
 import struct
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import BinaryIO
 
 from .errors import UserError
+from .model_archive import safe_extract
+from .model_graph import graph_output_symbols
 
 DEFAULT_MODEL = "vosk-model-small-en-us-0.15"
 OFFICIAL_BASE_URL = "https://alphacephei.com/vosk/models/"
@@ -52,9 +52,6 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 256 * 1024
-# Refuse archives that would unpack to far more than they weigh (zip bombs).
-_MAX_EXPANSION = 20
-_MAX_UNPACKED_BYTES = 8 * 1024**3
 
 
 def list_models() -> list[ModelInfo]:
@@ -181,72 +178,6 @@ def find_model(explicit: Path | None, env_value: str | None = None,
 
 # ---------------------------------------------------------------- vocabulary
 
-_FST_MAGIC = 2125659606  # OpenFst binary header
-_SYMBOLS_MAGIC = 2125658996  # OpenFst binary symbol table
-
-
-class _Reader:
-    """Little-endian fields from an OpenFst binary file (what Vosk's graphs are)."""
-
-    def __init__(self, buf: mmap.mmap) -> None:
-        self.buf, self.pos = buf, 0
-
-    def _unpack(self, fmt: str) -> int:
-        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += struct.calcsize(fmt)
-        return int(value)
-
-    def i32(self) -> int:
-        return self._unpack("<i")
-
-    def i64(self) -> int:
-        return self._unpack("<q")
-
-    def string(self) -> bytes:
-        n = self.i32()
-        if not 0 <= n <= 1 << 20 or self.pos + n > len(self.buf):
-            raise ValueError("bad string length")
-        self.pos += n
-        return bytes(self.buf[self.pos - n:self.pos])
-
-    def symbols(self) -> list[str]:
-        if self.i32() != _SYMBOLS_MAGIC:
-            raise ValueError("not a symbol table")
-        self.string()  # the table's name
-        self.i64()  # next free key
-        size = self.i64()
-        if not 0 <= size <= 1 << 27:
-            raise ValueError("bad symbol count")
-        # Hundreds of thousands of entries: a tight loop, not a method call per field.
-        buf, pos, unpack, words = self.buf, self.pos, struct.unpack_from, []
-        for _ in range(size):
-            (n,) = unpack("<i", buf, pos)
-            if n < 0:
-                raise ValueError("corrupt symbol table")
-            words.append(buf[pos + 4:pos + 4 + n])
-            pos += 12 + n  # length, text, 64-bit key
-        if pos > len(buf):
-            raise ValueError("truncated symbol table")
-        self.pos = pos
-        return [w.decode("utf-8", "replace") for w in words]
-
-
-def _fst_output_symbols(fst: Path) -> list[str] | None:
-    """The word list stored in a graph's header, or None if it stores none."""
-    with open(fst, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        r = _Reader(buf)
-        if r.i32() != _FST_MAGIC:
-            raise ValueError("not an OpenFst file")
-        r.string()  # fst type ("vector", "const", "ngram", "olabel_lookahead")
-        r.string()  # arc type
-        r.i32()  # version
-        flags = r.i32()
-        r.pos += 8 * 4  # properties, start state, number of states, number of arcs
-        if flags & 1:
-            r.symbols()  # input symbols come first; Vosk uses the output ones
-        return r.symbols() if flags & 2 else None
-
-
 def model_vocabulary(path: Path) -> frozenset[str]:
     """The words a model can recognise, read from its files without loading it (a model takes
     seconds and hundreds of MB to load). Same sources, same order as Vosk: the output symbols
@@ -256,7 +187,7 @@ def model_vocabulary(path: Path) -> frozenset[str]:
     try:
         # A model with HCLG.fst is decoded with it alone; Gr.fst is only used without one.
         fst = graph / "HCLG.fst" if (graph / "HCLG.fst").is_file() else graph / "Gr.fst"
-        words = _fst_output_symbols(fst)
+        words = graph_output_symbols(fst)
         if words is not None:
             return frozenset(words)
         text = (graph / "words.txt").read_text(encoding="utf-8")
@@ -325,7 +256,7 @@ def download(name: str, dest_dir: Path, url_override: str | None = None, progres
         tmp.unlink(missing_ok=True)
 
 
-def _fetch(url: str, out: object, info: ModelInfo, progress: bool, timeout_s: float) -> str:
+def _fetch(url: str, out: BinaryIO, info: ModelInfo, progress: bool, timeout_s: float) -> str:
     """Stream `url` into `out`; return the hex SHA-256. Stops early once the file is larger
     than the expected size, so a wrong URL cannot fill the disk."""
     sha = hashlib.sha256()
@@ -351,7 +282,11 @@ def _fetch(url: str, out: object, info: ModelInfo, progress: bool, timeout_s: fl
                     raise UserError(f"download of {info.name} is larger than the expected "
                                     f"{info.size_bytes} bytes: not the official file; check --url")
                 sha.update(chunk)
-                out.write(chunk)  # type: ignore[attr-defined]
+                try:
+                    out.write(chunk)
+                except OSError as err:
+                    raise UserError(f"cannot save the download of {info.name}: {err.strerror}; "
+                                    "free some space or choose another --dest") from None
                 if bar is not None:
                     bar.advance(len(chunk))
         except (TimeoutError, OSError) as err:
@@ -414,7 +349,11 @@ def install_archive(archive: Path, dest_dir: Path, name: str) -> Path:
             # Replace a broken leftover; move it aside first so the swap is two renames.
             old = Path(tempfile.mkdtemp(dir=dest_dir, prefix=f".{name}-old-"))
             target.rename(old / name)
-        root.rename(target)
+        try:
+            root.rename(target)
+        except OSError:
+            # Another download of the same model finished first: keep theirs if it is whole.
+            return check_model(target)
         return target
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -432,67 +371,3 @@ def _model_root(staging: Path, name: str) -> Path:
             continue
     raise UserError(f"the archive for {name} does not contain a Vosk model (no am/, conf/, "
                     "graph/); check the model name or --url")
-
-
-def _unsafe_reason(member: zipfile.ZipInfo) -> str | None:
-    """Why this zip member must not be unpacked, or None if it is fine."""
-    name = member.filename
-    mode = member.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        # Refuse every link: a chain of individually harmless-looking relative links can still
-        # point out of the target, and Vosk models contain none.
-        return "is a symbolic link"
-    if "\\" in name:
-        return "uses backslashes (could escape the folder on Windows)"
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "has an absolute path"
-    if ".." in PurePosixPath(name).parts:
-        return "contains '..'"
-    # Archives made on Windows (or by Python's writestr) carry no file type at all: fine.
-    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        return "is not a regular file or folder"
-    return None
-
-
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Unpack a zip into the empty folder `dest`, refusing the whole archive if any member is
-    unsafe (absolute path, '..', link, device) or it would unpack to an absurd size."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as err:
-        raise UserError(f"{Path(archive).name} is not a valid zip archive ({err}); "
-                        "download it again") from None
-    dest = Path(dest).resolve()
-    with zf:
-        members = zf.infolist()
-        for member in members:
-            reason = _unsafe_reason(member)
-            if reason:
-                raise UserError(f"refusing unsafe model archive: member {member.filename!r} "
-                                f"{reason}; nothing was installed")
-        unpacked = sum(m.file_size for m in members)
-        limit = min(_MAX_UNPACKED_BYTES, max(1, Path(archive).stat().st_size) * _MAX_EXPANSION
-                    + 1024**2)
-        if unpacked > limit:
-            raise UserError(f"refusing model archive: it would unpack to {unpacked} bytes "
-                            f"(limit {limit}); nothing was installed")
-        for member in members:
-            out = (dest / member.filename).resolve()
-            # Belt and braces: after the checks above this cannot fail, but a write outside
-            # the models folder must be impossible, not merely unlikely.
-            if out != dest and dest not in out.parents:
-                raise UserError(f"refusing unsafe model archive: {member.filename!r} would land "
-                                "outside the models folder")
-            if member.is_dir():
-                out.mkdir(parents=True, exist_ok=True)
-                continue
-            out.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(member) as src, open(out, "xb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
-            except FileExistsError:
-                raise UserError(f"refusing model archive: {member.filename!r} appears twice") \
-                    from None
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as err:
-                raise UserError(f"model archive is corrupt at {member.filename!r} ({err}); "
-                                "download it again") from None
