@@ -1,7 +1,8 @@
 """Sound output: a sounddevice OutputStream fed with mixed blocks, and output-device lookup.
 
-A producer thread pulls blocks from the mixer into a short queue; the PortAudio callback only
-takes a ready block (get_nowait) or plays silence, counts underruns and never blocks.
+A producer thread mixes a block only when the short queue has room (just in time, so a command
+is heard within a few blocks); the PortAudio callback only takes a ready block (get_nowait) or
+plays silence, counts underruns and never blocks.
 """
 
 from __future__ import annotations
@@ -84,10 +85,12 @@ class Player:
     """Plays the mixer on a device. `start()` fails fast with a UserError."""
 
     def __init__(self, mixer: Mixer, device: str | int | None = None, latency: str = "low",
-                 queue_blocks: int = 3,
+                 queue_blocks: int = 2,
                  on_problem: Callable[[bool, str], None] | None = None) -> None:
         self.mixer, self.device_spec, self.latency = mixer, device, latency
-        self._blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=queue_blocks)
+        self._blocks: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self._depth = queue_blocks
+        self._space = threading.Semaphore(queue_blocks)  # released by the callback
         self._on_problem = on_problem
         self._running = False
         self._stream: Any = None
@@ -120,7 +123,8 @@ class Player:
             raise UserError(f"cannot open sound output '{info['name']}' at {self.mixer.rate} Hz "
                             f"({err}); try another --output-device or " + NO_DEVICE_HINT) from err
         self._running = True
-        for _ in range(self._blocks.maxsize):  # prime: the first callbacks find blocks ready
+        for _ in range(self._depth):  # prime: the first callbacks find blocks ready
+            self._space.acquire()
             self._blocks.put(self.mixer.mix_block())
         self._thread = threading.Thread(target=self._produce, daemon=True, name="audio-mix")
         self._thread.start()
@@ -140,18 +144,16 @@ class Player:
 
     def _produce(self) -> None:
         lost = False
-        block = self.mixer.mix_block()
         while self._running:
-            try:
-                self._blocks.put(block, timeout=0.25)
-            except queue.Full:
+            if not self._space.acquire(timeout=0.25):
                 # The callback stopped taking blocks: PulseAudio or the device went away.
                 if not lost and self._stream is not None and not self._stream.active:
                     lost = True
                     if self._on_problem:
                         self._on_problem(False, "the sound output stopped")
                 continue
-            block = self.mixer.mix_block()
+            # Mixed only now, when there is room: control changes are as fresh as possible.
+            self._blocks.put(self.mixer.mix_block())
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
         if status.output_underflow:
@@ -162,6 +164,7 @@ class Player:
             outdata.fill(0)
             self.starved += 1
             return
+        self._space.release()
         if outdata.shape[1] == 2:
             outdata[:] = block
         else:
