@@ -18,6 +18,7 @@ from .errors import UserError
 COMMAND_MODULES = (
     "voice_coach.cli_session",
     "voice_coach.cli_models",
+    "voice_coach.cli_audio",
 )
 
 
