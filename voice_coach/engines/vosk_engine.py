@@ -26,10 +26,13 @@ from ..models import check_model
 from .base import SAMPLE_RATE, Detection
 
 UNK = "[unk]"
-# Near misses of the English commands: with these in the grammar, "hard" or "text" lands on a
-# decoy instead of on "harder" or "next". Optional: any the model lacks are left out.
-ENGLISH_DECOYS: tuple[str, ...] = ("hard", "soft", "text", "neck", "light", "pressed", "stopped",
-                                   "step", "hey", "the", "okay")
+# Near misses of the English commands (issue 4's list): with these in the grammar, "hard" or
+# "text" lands on a decoy instead of on "harder" or "next". Optional: any the model lacks are
+# left out. Kept short on purpose: every decoy also competes with the real commands.
+ENGLISH_DECOYS: tuple[str, ...] = ("hard", "soft", "text", "neck", "light")
+# Below this level (about -60 dBFS) a 10 ms frame is quiet whatever the utterance's peak was.
+_QUIET_FLOOR = 30.0
+_KEEP_FRAMES = 3000  # 30 s of 10 ms frame levels: longer than any utterance Vosk keeps open
 
 
 def load_model(path: Path | str) -> Any:
@@ -89,8 +92,14 @@ class VoskEngine:
     """Engine protocol (see base.py) over a Vosk KaldiRecognizer with a command grammar.
 
     `phrases` maps spoken phrase -> command name (default: the command table); `pain` are the
-    phrases that mean "it hurts" (acted on at once, as softer). Injecting both lets a model in
-    another language exercise exactly this code."""
+    phrases that mean "it hurts" (acted on at once, as softer); `decoys` are extra grammar words
+    that mean nothing. Injecting them lets a model in another language run exactly this code.
+
+    Tunables: a word below `min_confidence` is ignored, "harder" needs `harder_confidence` and
+    must be said on its own; an utterance longer than the longest phrase + `max_extra_words` is
+    talk; a phrase shorter than `min_phrase_s`, or whose level varies less than
+    `min_modulation_db`, is noise; an early decision needs the partial result unchanged and the
+    input `quiet_db` below its peak for `stable_partial_s`."""
 
     name = "vosk"
 
@@ -99,7 +108,7 @@ class VoskEngine:
                  sample_rate: int = SAMPLE_RATE, min_confidence: float = 0.6,
                  harder_confidence: float = 0.9, stable_partial_s: float = 0.25,
                  min_phrase_s: float = 0.15, max_extra_words: int = 1,
-                 quiet_db: float = 15.0) -> None:
+                 quiet_db: float = 15.0, min_modulation_db: float = 2.0) -> None:
         started = time.perf_counter()
         self._model = load_model(model) if isinstance(model, (str, Path)) else model
         self.load_s = time.perf_counter() - started
@@ -121,6 +130,7 @@ class VoskEngine:
         self.stable_partial_s = stable_partial_s
         self.min_phrase_s = min_phrase_s
         self.max_extra_words = max_extra_words
+        self.min_modulation_db = min_modulation_db
         import vosk
 
         self._rec = vosk.KaldiRecognizer(self._model, float(sample_rate),
@@ -134,6 +144,10 @@ class VoskEngine:
         self._partial_since = 0
         self._peak = 0.0
         self._loud_until = 0
+        self._carry = np.zeros(0, dtype=np.int16)  # samples short of a whole 10 ms frame
+        self._frames_seen = 0
+        self._frame0 = 0  # stream index of the first frame still in _frame_db
+        self._frame_db = np.zeros(0, dtype=np.float32)
 
     # ------------------------------------------------------------------ set-up
 
@@ -177,19 +191,37 @@ class VoskEngine:
     def _now_s(self) -> float:
         return self._samples / self.sample_rate
 
-    def _track_level(self, data: np.ndarray) -> None:
-        """Remember when the input was last loud, relative to the loudest moment of this
-        utterance (10 ms frames), to tell "the speaker has stopped" from a pause mid-sentence."""
+    def _track_level(self, chunk: np.ndarray) -> None:
+        """Keep the level of every 10 ms frame of the last seconds (for the modulation check)
+        and when the input was last loud relative to this utterance's loudest frame (to tell
+        "the speaker has stopped" from a pause mid-sentence)."""
+        data = np.concatenate([self._carry, chunk]) if self._carry.size else chunk
         frame = self.sample_rate // 100
         n = data.size // frame
+        self._carry = data[n * frame:]
         if n == 0:
             return
         frames = data[:n * frame].astype(np.float32).reshape(n, frame)
         rms = np.sqrt(np.mean(frames * frames, axis=1))
+        first = self._frames_seen
+        self._frames_seen += n
+        self._frame_db = np.concatenate([self._frame_db, 20 * np.log10(rms + 1.0)])
+        if self._frame_db.size > _KEEP_FRAMES:
+            self._frame0 += self._frame_db.size - _KEEP_FRAMES
+            self._frame_db = self._frame_db[-_KEEP_FRAMES:]
         self._peak = max(self._peak, float(rms.max()))
-        loud = np.nonzero(rms >= self._peak * self._quiet_ratio)[0]
+        loud = np.nonzero(rms >= max(self._peak * self._quiet_ratio, _QUIET_FLOOR))[0]
         if loud.size:
-            self._loud_until = self._samples + (int(loud[-1]) + 1) * frame
+            self._loud_until = (first + int(loud[-1]) + 1) * frame
+
+    def _modulation_db(self, start_s: float, end_s: float) -> float | None:
+        """Spread (standard deviation, dB) of the 10 ms frame levels between two stream times:
+        speech rises and falls with its syllables; a fan, hiss or held tone stays flat."""
+        lo = max(int(start_s * 100) - self._frame0, 0)
+        hi = min(int(end_s * 100) - self._frame0, self._frame_db.size)
+        if hi - lo < 5:
+            return None  # too short to judge, or already forgotten: don't veto
+        return float(np.std(self._frame_db[lo:hi]))
 
     def _on_partial(self, text: str) -> list[Detection]:
         """Decide early, without waiting ~0.5-1 s for Vosk's endpoint, when the partial result is
@@ -247,6 +279,9 @@ class VoskEngine:
         strict = match.command == "harder" or self._coach_speaking
         if duration < self.min_phrase_s or conf < self.min_confidence:
             return None
+        spread = self._modulation_db(match.words[0].start_s, match.words[-1].end_s)
+        if spread is not None and spread < self.min_modulation_db:
+            return None  # steady noise the grammar turned into a word (no [unk] to absorb it)
         if strict and (extra > 0 or conf < self.harder_confidence):
             return None
         return match
