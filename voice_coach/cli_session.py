@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import phrasing
-from .cli_options import add_output_device, add_speech_and_music, positive_float, settings_from_args
+from .cli_options import (
+    add_listening,
+    add_output_device,
+    add_speech_and_music,
+    positive_float,
+    settings_from_args,
+)
 from .config import Settings
 from .coordinator import Coordinator
+from .display import LiveView
 from .events import Effect, SpeechDone, Start
 from .pressure import LEVEL_NAMES, Level
 from .script import Script, builtin_names, load_script
@@ -37,8 +45,11 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
                        help="the pressure to work up to where it is safe (default: light)")
     start.add_argument("--log", type=Path, metavar="FILE",
                        help="append a JSON-lines log of every event and effect to FILE")
+    start.add_argument("--quiet", action="store_true",
+                       help="plain log lines instead of the live view")
     add_speech_and_music(start)
     add_output_device(start)
+    add_listening(start)
     start.set_defaults(func=run_start)
 
     scripts = sub.add_parser("scripts", help="list the built-in session scripts")
@@ -62,7 +73,7 @@ def run_start(args: argparse.Namespace) -> int:
             coordinator.add_sink(TextSink(coordinator.post))
             final = _run(coordinator, script)
         else:
-            final = _run_spoken(coordinator, script, settings)
+            final = _run_spoken(coordinator, script, settings, args.quiet)
     finally:
         if log:
             log.close()
@@ -78,15 +89,43 @@ def _run(coordinator: Coordinator, script: Script) -> SessionState:
     return coordinator.run(Start())
 
 
-def _run_spoken(coordinator: Coordinator, script: Script, settings: Settings) -> SessionState:
-    from .audio_out import AudioOut  # the audio libraries load only for spoken sessions
+def _run_spoken(coordinator: Coordinator, script: Script, settings: Settings,
+                quiet: bool) -> SessionState:
+    # The audio libraries load only for spoken sessions.
+    from .audio_in import Microphone
+    from .audio_out import AudioOut
+    from .engines.factory import describe, make_engine
+    from .listener import Listener
 
+    listening = settings.engine != "keys"
+    engine_label = describe(settings.engine, settings.model)  # a missing model fails here
+    engine = make_engine(settings.engine, settings.model) if listening else None
+    if listening:
+        with Microphone(settings.input_device):  # fail fast: no microphone, one clear line
+            pass
     audio = AudioOut(settings, on_speech_done=lambda uid: coordinator.post(SpeechDone(uid)))
     audio.prerender(_texts_to_say(script))
     coordinator.add_sink(AudioSink(audio))
-    coordinator.add_sink(TextSink(None))
+    listener = Listener(lambda: Microphone(settings.input_device), engine,
+                        lambda: make_engine(settings.engine, settings.model),
+                        coordinator.post, lambda: audio.mixer.speaking) if engine else None
+    view = None
+    if not quiet and sys.stdout.isatty():
+        view = LiveView(lambda: coordinator.state, listener.status if listener else None,
+                        engine_label)
+        coordinator.add_observer(view)
+    else:
+        coordinator.add_sink(TextSink(None))
+    print(engine_label, flush=True)
     with audio:
-        return _run(coordinator, script)
+        if listener:
+            listener.start()
+        try:
+            with view or nullcontext():
+                return _run(coordinator, script)
+        finally:
+            if listener:
+                listener.stop()
 
 
 def _texts_to_say(script: Script) -> list[str]:

@@ -47,6 +47,9 @@ class Coordinator:
         """Sinks often need `post` (to report SpeechDone), so they may be added after init."""
         self._sinks.append(sink)
 
+    def add_observer(self, observer: Observer) -> None:
+        self._observers.append(observer)
+
     def post(self, event: Event) -> None:
         """Thread-safe: any edge may call this at any time."""
         self.inbox.put(event)

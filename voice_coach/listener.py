@@ -1,0 +1,144 @@
+"""The listening edge: microphone blocks -> (echo removal) -> engine -> Heard events in the inbox.
+
+Runs on its own thread and never touches the session state: it only posts events. It keeps
+going through trouble: a lost microphone is reported once and reopened, a recogniser that
+raises is rebuilt, and while the coach is speaking only the barge-in commands get through.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .audio_in import level_dbfs
+from .engines.base import Detection, Engine
+from .events import DeviceProblem, Event, Heard
+
+# Heard even while the coach talks (DOMAIN: barge-in); the rest wait for a quiet moment, so
+# words inside the coach's own sentences ("harder or softer") cannot steer the session.
+BARGE_IN = frozenset({"stop", "pause", "softer", "next"})
+REOPEN_EVERY_S = 2.0
+# Commands decided within this long after the coach stopped speaking still count as "while
+# speaking": the room's echo and the recogniser's own delay trail the playback.
+SPEAKING_HANGOVER_S = 0.6
+
+
+class Mic(Protocol):
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc: object) -> None: ...
+    @property
+    def active(self) -> bool: ...
+    def read(self, timeout_s: float = 1.0) -> np.ndarray | None: ...
+
+
+class Cleaner(Protocol):
+    def __call__(self, mic_block: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class ListenerStatus:
+    """What the display shows; written by the listener thread, read by anyone."""
+
+    level_db: float = -100.0
+    last_heard: str = ""
+    last_engine: str = ""
+    hearing: bool = False
+    ignored: int = 0  # detections dropped because the coach was speaking
+
+
+class Listener:
+    def __init__(self, open_mic: Callable[[], Mic], engine: Engine,
+                 make_engine: Callable[[], Engine], post: Callable[[Event], None],
+                 coach_speaking: Callable[[], bool], cleaner: Cleaner | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        """`engine` is built by the caller before audio starts (loading a model is heavy and
+        fails fast there); `make_engine` builds a fresh one if it ever crashes."""
+        self._engine = engine
+        self._open_mic = open_mic
+        self._make_engine = make_engine
+        self._post = post
+        self._coach_speaking = coach_speaking
+        self._cleaner = cleaner
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_speaking_at = -1e9
+        self.status = ListenerStatus()
+        self.engine_name = engine.name
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # ---------------------------------------------------------------- the loop
+
+    def _run(self) -> None:
+        engine = self._engine
+        reported_lost = False
+        while not self._stop.is_set():
+            try:
+                with self._open_mic() as mic:
+                    if reported_lost:
+                        self._post(DeviceProblem("microphone", True))
+                        reported_lost = False
+                    self.status.hearing = True
+                    engine = self._listen(mic, engine)
+            except Exception as err:  # noqa: BLE001 - any device failure: keep the session going
+                detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+                if not reported_lost:
+                    self._post(DeviceProblem("microphone", False, detail))
+                    reported_lost = True
+            self.status.hearing = False
+            self.status.level_db = -100.0
+            if not self._stop.is_set() and not reported_lost:
+                self._post(DeviceProblem("microphone", False, "the input stream stopped"))
+                reported_lost = True
+            self._stop.wait(REOPEN_EVERY_S)
+
+    def _listen(self, mic: Mic, engine: Engine) -> Engine:
+        """Feed blocks until the microphone stops or we are told to stop; returns the engine
+        in use (a new one if the old one failed)."""
+        while not self._stop.is_set():
+            block = mic.read(timeout_s=0.5)
+            if block is None:
+                if not mic.active:
+                    return engine
+                continue
+            if self._cleaner is not None:
+                block = self._cleaner(block)
+            self.status.level_db = level_dbfs(block)
+            speaking = self._coach_speaking()
+            now = self._clock()
+            if speaking:
+                self._last_speaking_at = now
+            recently = speaking or now - self._last_speaking_at < SPEAKING_HANGOVER_S
+            try:
+                engine.set_coach_speaking(recently)
+                detections = engine.feed(block)
+            except Exception as err:  # noqa: BLE001 - a recogniser crash must not end listening
+                self._post(DeviceProblem("recognizer", False, str(err)[:120]))
+                engine = self._make_engine()
+                continue
+            for detection in detections:
+                self._deliver(detection, recently)
+        return engine
+
+    def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
+        if coach_speaking and detection.command not in BARGE_IN:
+            self.status.ignored += 1
+            return
+        self.status.last_heard = detection.text or detection.command
+        self.status.last_engine = detection.engine
+        self._post(Heard(detection.command, detection.text, detection.at_s, detection.engine,
+                         detection.confidence))
+
