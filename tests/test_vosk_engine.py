@@ -138,6 +138,28 @@ def test_talk_is_not_a_command(ko_model: object) -> None:
     assert [e.command for e in run(engine, after, 1600)] == ["next"]
 
 
+HUMAN_SPEECH = Path("/usr/share/pocketsphinx/test/data")  # Debian: pocketsphinx-testdata
+
+
+def test_human_read_speech_is_not_a_command(ko_model: object) -> None:
+    """27 s of real people reading English (LibriVox, CMU test data): to this grammar it is all
+    talk. Measured: no command; a 1-s single-word card from the same package gives one."""
+    clips = [HUMAN_SPEECH / n for n in ("goforward.raw", "numbers.raw", "something.raw")]
+    clips += sorted((HUMAN_SPEECH / "librivox").glob("*.wav"))
+    assert all(c.exists() for c in clips) and len(clips) >= 5, \
+        "apt-get install pocketsphinx-testdata"
+    engine = make_engine(ko_model)
+    for clip in clips:
+        if clip.suffix == ".raw":  # 16 kHz mono int16 without a header
+            audio = np.fromfile(clip, dtype=np.int16)
+        else:
+            raw = subprocess.run(["sox", str(clip), "-t", "raw", "-r", str(SAMPLE_RATE), "-c", "1",
+                                  "-b", "16", "-e", "signed-integer", "-"],
+                                 capture_output=True, check=True).stdout
+            audio = np.frombuffer(raw, dtype=np.int16)
+        assert run(engine, np.concatenate([audio, silence(1)]), 1600) == [], clip.name
+
+
 def test_silence_and_a_tone_give_nothing(ko_model: object) -> None:
     t = np.arange(SAMPLE_RATE * 3) / SAMPLE_RATE
     hum = (3000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
