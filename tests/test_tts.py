@@ -24,7 +24,7 @@ def test_pyttsx3_renders_real_speech_of_plausible_length(tmp_path):
     assert 90 < _words_per_minute(audio, TEXT) < 260
     rms_db = 20 * np.log10(np.sqrt(np.mean(audio**2)))
     assert rms_db > -30 and np.max(np.abs(audio)) > 0.2
-    # Speech has gaps between words: a good share of 20 ms frames are much quieter than the loud ones.
+    # Speech has gaps: a good share of 20 ms frames are far quieter than the loudest.
     frames = audio[: len(audio) // 960 * 960].reshape(-1, 960)
     energy = np.sqrt(np.mean(frames**2, axis=1))
     assert np.mean(energy < 0.1 * energy.max()) > 0.1
@@ -90,3 +90,20 @@ def test_resample_keeps_pitch_and_level():
     spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
     assert abs(np.argmax(spectrum) - 1000) <= 1
     assert abs(np.sqrt(np.mean(out[1000:-1000] ** 2)) - 0.5 / np.sqrt(2)) < 0.01
+
+
+def _centroid_hz(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio))
+    freqs = np.fft.rfftfreq(len(audio), 1 / MIXER_RATE)
+    return float(np.sum(spectrum * freqs) / np.sum(spectrum))
+
+
+def test_voice_changes_apply_between_utterances(tmp_path):
+    # espeak is one engine per process: switching voices back and forth must really switch.
+    male = Speech(voice="gmw/en-us", cache_dir=tmp_path).render(TEXT)
+    female = Speech(voice="gmw/en-us+f3", cache_dir=tmp_path).render(TEXT)
+    male_again = Speech(voice="gmw/en-us", cache_dir=tmp_path / "again").render(TEXT)
+    assert _centroid_hz(female) > 1.1 * _centroid_hz(male)
+    # (espeak is not bit-exact run to run, but the voice is the same again.)
+    assert abs(len(male_again) - len(male)) < 0.01 * len(male)
+    assert _centroid_hz(male_again) == pytest.approx(_centroid_hz(male), rel=0.05)

@@ -45,7 +45,8 @@ set-default-source vmic
 # ALSA named PCMs through the pulse plugin; the hint makes PortAudio list them.
 ASOUNDRC = """\
 pcm.spk     { type pulse; device "spk";         hint { show on; description "VirtualSpeaker" } }
-pcm.spk_mon { type pulse; device "spk.monitor"; hint { show on; description "Monitor of VirtualSpeaker" } }
+pcm.spk_mon { type pulse; device "spk.monitor"; \
+hint { show on; description "Monitor of VirtualSpeaker" } }
 pcm.vmic    { type pulse; device "vmic";        hint { show on; description "VirtualMic" } }
 """
 

@@ -12,6 +12,7 @@ import queue
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -144,7 +145,7 @@ class Mixer:
         elif kind == "chime":
             self._chimes.append([self._chime_bank.get(str(arg), self._chime_bank["ack"]), 0])
         elif kind == "duck":
-            gain_db, ramp_ms = arg  # type: ignore[misc]
+            gain_db, ramp_ms = cast(tuple[float, int], arg)
             self._manual_duck_db = float(gain_db)
             self._manual_ramp = int(int(ramp_ms) * self.rate / 1000)
         elif kind == "music":

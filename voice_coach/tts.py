@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from math import gcd
 from pathlib import Path
 from typing import Any, TextIO
@@ -123,6 +124,22 @@ class _DropDriverChatter:
         return getattr(self._inner, name)
 
 
+def _settle_espeak(timeout_s: float = 2.0) -> None:
+    """Let espeak apply a property change before the next utterance.
+
+    espeak runs commands from a queue of its own; the driver's stop() at the end of runAndWait
+    cancels that queue, and with it a rate change still waiting there (measured: the next file
+    came out at the old rate about half the time). Waiting until espeak is idle fixes it.
+    """
+    try:
+        from pyttsx3.drivers import _espeak
+    except (ImportError, OSError):  # another platform's driver: nothing to wait for
+        return
+    deadline = time.monotonic() + timeout_s
+    while _espeak.IsPlaying() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 class _Pyttsx3Thread:
     """The one thread that owns pyttsx3's engine (espeak is process-global: one per process).
 
@@ -156,12 +173,16 @@ class _Pyttsx3Thread:
             import pyttsx3
 
             if not isinstance(sys.stdout, _DropDriverChatter):
-                sys.stdout = _DropDriverChatter(sys.stdout)  # type: ignore[assignment]
+                sys.stdout = _DropDriverChatter(sys.stdout)
             engine = pyttsx3.init()
             finished = threading.Event()
             errors: list[BaseException] = []
-            engine.connect("finished-utterance",
-                           lambda name, completed: completed and finished.set())
+
+            def on_finished(name: str | None, completed: bool) -> None:
+                if completed:  # a stop() also reports "finished", with completed=False
+                    finished.set()
+
+            engine.connect("finished-utterance", on_finished)
             engine.connect("error", lambda name, exception: errors.append(exception))
         except Exception as err:
             while True:  # every job, now and later, learns that pyttsx3 is unusable
@@ -174,6 +195,7 @@ class _Pyttsx3Thread:
                     if voice:
                         engine.setProperty("voice", voice)
                     engine.setProperty("rate", rate)
+                    _settle_espeak()
                     applied = (voice, rate)
                 fut.set_result(self._synth(engine, finished, errors, text, tmp))
             except Exception as err:
@@ -281,10 +303,10 @@ class Speech:
                 fut = Future()
                 self._inflight[key] = fut
                 if self.backend == "pyttsx3":
-                    tmp = path.with_suffix(f".{os.getpid()}.{next(_TMP_IDS)}.tmp.wav")
+                    tmp = path.with_suffix(f".{os.getpid()}.{next(_TMP_IDS)}.partial")
                     job = _Pyttsx3Thread.get().submit(priority, self.voice, self.rate_wpm,
                                                       text, tmp)
-                    job.add_done_callback(lambda j, k=key, p=path, f=fut: self._finish(j, k, p, f))
+                    job.add_done_callback(partial(self._finish, key=key, path=path, fut=fut))
                 else:
                     threading.Thread(target=self._espeak_job, args=(text, path, key, fut),
                                      daemon=True).start()
@@ -345,7 +367,7 @@ class Speech:
         if exe is None:
             raise UserError("no speech synthesiser works; install espeak-ng "
                             "(apt-get install espeak-ng) or use --text")
-        fd, tmp_name = tempfile.mkstemp(suffix=".wav", dir=self.cache_dir)
+        fd, tmp_name = tempfile.mkstemp(suffix=".partial", dir=self.cache_dir)
         os.close(fd)
         cmd = [exe, "-s", str(self.rate_wpm), "-w", tmp_name]
         if self.voice:
