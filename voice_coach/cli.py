@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "voice_coach.cli_session",
     "voice_coach.cli_models",
     "voice_coach.cli_audio",
+    "voice_coach.doctor",
 )
 
 
