@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
 
-APT_PACKAGES=(espeak-ng libespeak-ng1 ffmpeg libportaudio2 sox
+APT_PACKAGES=(espeak-ng libespeak-ng1 ffmpeg libportaudio2 sox flite pocketsphinx-testdata
               pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)
 
 missing=()
