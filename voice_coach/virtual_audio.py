@@ -1,8 +1,9 @@
-"""A user-mode PulseAudio with only virtual devices (speaker `spk`, microphone `vmic`) for tests.
+"""A user-mode PulseAudio with only virtual devices (speaker `spk`, microphone `vmic`).
 
-Import this before anything imports sounddevice: PortAudio enumerates devices once, at import,
-so the environment variables must already point at our server. `start()` is idempotent.
-Manual use: `python tests/virtual_audio.py start|stop` prints the environment to export.
+For the tests, the benchmarks and `voice-coach demo` on machines with no sound card. Call
+start() before anything imports sounddevice: PortAudio enumerates devices once, at import, so
+the environment must already point at our server. `start()` is idempotent.
+Manual use: `python -m voice_coach.virtual_audio start|stop` prints the environment to export.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ pcm.spk     { type pulse; device "spk";         hint { show on; description "Vir
 pcm.spk_mon { type pulse; device "spk.monitor"; \
 hint { show on; description "Monitor of VirtualSpeaker" } }
 pcm.vmic    { type pulse; device "vmic";        hint { show on; description "VirtualMic" } }
+pcm.micfeed { type pulse; device "micfeed";     hint { show on; description "VirtualMicFeed" } }
 """
 
 _start_error: str | None = None
@@ -77,16 +79,16 @@ def start(base: Path = BASE) -> str | None:
         # Too late: PortAudio already enumerated without our devices.
         return "sounddevice was imported before the virtual devices were set up"
     os.environ.update(environment(base))
+    for sub in ("run", "state", "xdg/alsa"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    (base / "ci.pa").write_text(PA_CONFIG)
+    (base / "xdg" / "alsa" / "asoundrc").write_text(ASOUNDRC)  # always: it may have grown
     if _pactl_ok():
         _start_error = None
         return None
     if shutil.which("pulseaudio") is None:
         _start_error = "pulseaudio is not installed (apt-get install pulseaudio pulseaudio-utils)"
         return _start_error
-    for sub in ("run", "state", "xdg/alsa"):
-        (base / sub).mkdir(parents=True, exist_ok=True)
-    (base / "ci.pa").write_text(PA_CONFIG)
-    (base / "xdg" / "alsa" / "asoundrc").write_text(ASOUNDRC)
     proc = subprocess.run(
         ["pulseaudio", "-n", "-F", str(base / "ci.pa"), "--daemonize=yes",
          "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=yes",
@@ -147,6 +149,11 @@ class MonitorRecorder:
         while chunk := self._proc.stdout.read1(65536):
             self._chunks.append(chunk)
 
+    def so_far(self) -> np.ndarray:
+        """What has been recorded up to now (the recording goes on)."""
+        data = b"".join(list(self._chunks))
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float32) / 32768
+
     def stop(self) -> np.ndarray:
         self._proc.terminate()
         self._proc.wait(timeout=10)
@@ -154,6 +161,32 @@ class MonitorRecorder:
         data = b"".join(self._chunks)
         data = data[: len(data) // 2 * 2]
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def pactl(*args: str) -> str:
+    """Run pactl against our server; returns its output (e.g. a module index)."""
+    result = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10,
+                            check=True)
+    return result.stdout.strip()
+
+
+class RoomEcho:
+    """While active, the microphone hears the speaker, as in a room (a PulseAudio loopback)."""
+
+    def __init__(self, latency_ms: int = 30) -> None:
+        self._latency_ms = latency_ms
+        self._module: str | None = None
+
+    def __enter__(self) -> RoomEcho:
+        self._module = pactl("load-module", "module-loopback", "source=spk.monitor",
+                             "sink=micfeed", f"latency_msec={self._latency_ms}",
+                             "source_dont_move=true", "sink_dont_move=true")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._module is not None:
+            pactl("unload-module", self._module)
+            self._module = None
 
 
 def play_into_mic(wav_path: Path) -> None:
@@ -183,4 +216,4 @@ if __name__ == "__main__":
     elif action == "stop":
         stop()
     else:
-        sys.exit("usage: python tests/virtual_audio.py start|stop")
+        sys.exit("usage: python -m voice_coach.virtual_audio start|stop")
