@@ -17,6 +17,7 @@ from .errors import UserError
 # Modules that register sub-commands; each defines add_commands(subparsers, bench_subparsers).
 COMMAND_MODULES = (
     "voice_coach.cli_session",
+    "voice_coach.cli_listen",
     "voice_coach.cli_models",
     "voice_coach.cli_audio",
     "voice_coach.doctor",

@@ -1,0 +1,223 @@
+"""Audio into the listener: any WAV file or the live microphone, as 16 kHz mono int16 chunks."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+RATE = 16_000
+CHUNK_S = 0.1  # 100 ms: small enough for ~0.1 s reaction, large enough to keep Python overhead low
+
+
+def to_float_mono(data: bytes, width: int, channels: int) -> np.ndarray:
+    """Interleaved PCM bytes (8/16/24/32-bit) -> mono float32 in [-1, 1]."""
+    if width == 1:  # 8-bit WAV is unsigned
+        x = (np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 2:
+        x = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+    elif width == 3:
+        b = np.frombuffer(data, np.uint8).reshape(-1, 3)
+        i = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8)
+             | (b[:, 2].astype(np.int32) << 16))
+        i = np.where(i >= 1 << 23, i - (1 << 24), i)
+        x = i.astype(np.float32) / float(1 << 23)
+    elif width == 4:
+        x = np.frombuffer(data, "<i4").astype(np.float32) / float(1 << 31)
+    else:
+        raise UserError(f"unsupported WAV sample width {width} bytes: convert to 16-bit PCM")
+    if channels > 1:
+        x = x[: len(x) // channels * channels].reshape(-1, channels).mean(axis=1)
+    return x
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int = RATE) -> np.ndarray:
+    """Band-limited rational resampling (polyphase FIR), so 44.1/48 kHz input keeps no aliases."""
+    if rate_in == rate_out or len(x) == 0:
+        return x.astype(np.float32)
+    from scipy.signal import resample_poly  # lazy: only needed for foreign rates
+
+    f = Fraction(rate_out, rate_in).limit_denominator(1000)
+    return resample_poly(x, f.numerator, f.denominator).astype(np.float32)
+
+
+class StreamResampler:
+    """Block-by-block resampling with no seams: each block is filtered with enough history and
+    look-ahead that the output equals resampling the whole stream at once (delay: a few ms)."""
+
+    def __init__(self, rate_in: int, rate_out: int = RATE) -> None:
+        f = Fraction(rate_out, rate_in).limit_denominator(1000)
+        self.up, self.down = f.numerator, f.denominator
+        # resample_poly's filter spans ~10 input samples per side per max(up, down)/up; take more
+        # and keep it a multiple of `down` so every block starts on the same polyphase phase.
+        half = int(np.ceil(12 * max(self.up, self.down) / self.up)) + 8
+        self.h = self.down * int(np.ceil(half / self.down))
+        self.buf = np.zeros(self.h, np.float32)  # leading silence stands in for the past
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        if self.up == self.down:
+            return block.astype(np.float32)
+        from scipy.signal import resample_poly
+
+        buf = np.concatenate([self.buf, block.astype(np.float32)])
+        cut = (len(buf) - 2 * self.h) // self.down * self.down
+        if cut <= 0:
+            self.buf = buf
+            return np.zeros(0, np.float32)
+        y = resample_poly(buf, self.up, self.down)
+        out = y[self.h * self.up // self.down:(cut + self.h) * self.up // self.down]
+        self.buf = buf[cut:]
+        return out.astype(np.float32)
+
+
+def to_int16(x: np.ndarray) -> np.ndarray:
+    return (np.clip(x, -1.0, 1.0 - 1.0 / 32768) * 32768.0).astype(np.int16)
+
+
+def _parse_wav(raw: bytes) -> tuple[int, int, int, bool, bytes]:
+    """(rate, sample width, channels, is_float, data) from RIFF/WAVE bytes. Handles what the
+    `wave` module refuses: WAVE_FORMAT_EXTENSIBLE (sox/ffmpeg stereo and 24-bit) and float."""
+    if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError("file does not start with a RIFF/WAVE header")
+    pos, fmt, data = 12, None, None
+    while pos + 8 <= len(raw):
+        cid, size = raw[pos:pos + 4], int.from_bytes(raw[pos + 4:pos + 8], "little")
+        body = raw[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            fmt = body
+        elif cid == b"data":
+            data = body
+            break
+        pos += 8 + size + (size & 1)  # chunks are padded to even sizes
+    if fmt is None or data is None or len(fmt) < 16:
+        raise ValueError("no fmt/data chunk")
+    tag = int.from_bytes(fmt[0:2], "little")
+    channels = int.from_bytes(fmt[2:4], "little")
+    rate = int.from_bytes(fmt[4:8], "little")
+    bits = int.from_bytes(fmt[14:16], "little")
+    if tag == 0xFFFE and len(fmt) >= 26:
+        tag = int.from_bytes(fmt[24:26], "little")  # the sub-format GUID starts with the tag
+    if tag not in (1, 3) or channels < 1 or rate < 1000 or bits % 8:
+        raise ValueError(f"unsupported encoding (format {tag}, {bits} bits, {channels} ch)")
+    return rate, bits // 8, channels, tag == 3, data
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """Any PCM or float WAV -> 16 kHz mono int16. Bad files raise UserError with what to do."""
+    try:
+        rate, width, channels, is_float, data = _parse_wav(Path(path).read_bytes())
+        frame = width * channels
+        data = data[: len(data) // frame * frame]
+        if is_float:
+            dtype = {4: "<f4", 8: "<f8"}[width]
+            x = np.frombuffer(data, dtype).astype(np.float32)
+            if channels > 1:
+                x = x.reshape(-1, channels).mean(axis=1)
+        else:
+            x = to_float_mono(data, width, channels)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; give --input a WAV file that exists") from None
+    except (ValueError, KeyError, OSError, UserError) as err:
+        raise UserError(f"{path}: not a readable WAV ({err}); convert it with "
+                        f"'ffmpeg -i {path} -ar 16000 -ac 1 out.wav'") from None
+    return to_int16(resample(x, rate))
+
+
+def chunks(samples: np.ndarray, chunk_s: float = CHUNK_S) -> Iterator[np.ndarray]:
+    n = max(1, int(RATE * chunk_s))
+    for i in range(0, len(samples), n):
+        yield samples[i:i + n]
+
+
+def level_dbfs(chunk: np.ndarray) -> float:
+    """RMS level of an int16 chunk in dB full scale (-100 for silence): the meter's value."""
+    if len(chunk) == 0:
+        return -100.0
+    rms = float(np.sqrt(np.mean((chunk.astype(np.float64) / 32768.0) ** 2)))
+    return max(-100.0, 20.0 * np.log10(rms + 1e-12))
+
+
+def _import_sounddevice() -> Any:
+    try:
+        import sounddevice as sd
+    except OSError as err:  # no PortAudio library
+        raise UserError(f"no audio input available ({err}); install libportaudio2 or use "
+                        "--input FILE / --engine keys") from None
+    return sd
+
+
+class Microphone:
+    """Live capture: opens the device at a rate it supports and resamples to 16 kHz mono."""
+
+    def __init__(self, device: str | int | None = None, block_s: float = CHUNK_S) -> None:
+        self._device = int(device) if isinstance(device, str) and device.isdigit() else device
+        self._block_s = block_s
+        self._q: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)
+        self._stream: Any = None
+        self.rate = RATE
+        self.overflows = 0
+        self._resampler = StreamResampler(RATE)
+
+    def _pick_rate(self, sd: Any) -> int:
+        # Ask for 16 kHz first (no resampling); else the device's own default rate.
+        for rate in (RATE, None):
+            try:
+                if rate is None:
+                    info = sd.query_devices(self._device, "input")
+                    rate = int(info["default_samplerate"])
+                sd.check_input_settings(device=self._device, channels=1, samplerate=rate,
+                                        dtype="float32")
+                return rate
+            except Exception:  # noqa: BLE001 - any refusal means try the next rate
+                continue
+        raise UserError(f"input device {self._device!r} accepts neither 16 kHz nor its default "
+                        "rate; pick another with --input-device (see 'python -m sounddevice')")
+
+    def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        if status and status.input_overflow:
+            self.overflows += 1
+        try:  # copy: PortAudio reuses indata's buffer after we return
+            self._q.put_nowait(indata[:, 0].copy())
+        except queue.Full:
+            self.overflows += 1
+
+    def __enter__(self) -> Microphone:
+        sd = _import_sounddevice()
+        try:
+            self.rate = self._pick_rate(sd)
+            self._resampler = StreamResampler(self.rate)
+            self._stream = sd.InputStream(device=self._device, channels=1, dtype="float32",
+                                          samplerate=self.rate,
+                                          blocksize=max(1024, int(self.rate * self._block_s)),
+                                          callback=self._callback)
+            self._stream.start()
+        except UserError:
+            raise
+        except Exception as err:  # noqa: BLE001 - PortAudioError, ValueError for bad names
+            raise UserError(f"cannot open input device {self._device!r} ({err}); list devices "
+                            "with 'python -m sounddevice' and pass --input-device") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self._stream is not None and self._stream.active)
+
+    def read(self, timeout_s: float = 1.0) -> np.ndarray | None:
+        """The next block as 16 kHz int16, or None if nothing arrived in timeout_s."""
+        try:
+            block = self._q.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        return to_int16(self._resampler(block))

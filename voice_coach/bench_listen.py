@@ -1,0 +1,240 @@
+"""`voice-coach bench listen`: recall over music, false accepts per hour, delay, speed and memory
+of a listening engine on a synthesized test set (or on your own labelled recordings)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import bench_data
+from .audio_in import RATE, chunks, to_int16
+from .engines.base import Detection, Engine
+
+SPEECH_DBFS = -20.0  # every clip is levelled to this RMS before the music goes under it
+CONDITIONS: tuple[tuple[str, float | None], ...] = (
+    ("clean", None), ("music20", 20.0), ("music10", 10.0), ("music0", 0.0))
+MATCH_AFTER_S = 1.0  # a detection up to this long after the phrase ends still counts as a hit
+
+
+@dataclass
+class Stream:
+    """Audio plus what is in it: commands [(start_s, end_s, command, voice)] and the spans where
+    the coach is talking [(start_s, end_s)]."""
+
+    audio: np.ndarray  # float32
+    labels: list[tuple[float, float, str, str]] = field(default_factory=list)
+    coach: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _level(x: np.ndarray) -> np.ndarray:
+    y = x.astype(np.float32) / 32768.0
+    rms = float(np.sqrt(np.mean(y ** 2))) + 1e-9
+    return y * (10 ** (SPEECH_DBFS / 20) / rms)
+
+
+def assemble(clips: list[bench_data.Clip], seed: int, coach_kinds: tuple[str, ...] = ()) -> Stream:
+    """Clips in a row with 1.2-2.6 s gaps (long enough that one utterance is one command)."""
+    rng = np.random.default_rng(seed)
+    parts: list[np.ndarray] = []
+    s = Stream(np.zeros(0, np.float32))
+    t = 0
+    for c in clips:
+        gap = np.zeros(int(rng.uniform(1.2, 2.6) * RATE), np.float32)
+        x = _level(c.samples)
+        parts += [gap, x]
+        t += len(gap)
+        span = (t / RATE, (t + len(x)) / RATE)
+        if c.command:
+            s.labels.append((*span, c.command, c.voice))
+        if c.kind in coach_kinds:
+            s.coach.append(span)
+        t += len(x)
+    parts.append(np.zeros(RATE, np.float32))
+    s.audio = np.concatenate(parts)
+    return s
+
+
+def mix(stream: Stream, snr_db: float | None, seed: int) -> np.ndarray:
+    """Music under the speech at snr_db (speech RMS over music RMS); None = a faint room hiss."""
+    n = len(stream.audio)
+    if snr_db is None:
+        bed = np.random.default_rng(seed).standard_normal(n).astype(np.float32) * 10 ** (-65 / 20)
+    else:
+        bed = bench_data.music(n / RATE + 1, seed)[:n] * 10 ** ((SPEECH_DBFS - snr_db) / 20)
+    return to_int16(stream.audio + bed)
+
+
+@dataclass
+class Run:
+    detections: list[Detection]
+    audio_s: float
+    cpu_s: float
+
+
+def run_engine(make: Callable[[], Engine], audio: np.ndarray, coach: list[tuple[float, float]]
+               ) -> Run:
+    """Feed the whole stream as fast as possible in 100 ms chunks, telling the engine when the
+    coach is speaking, and time only the engine."""
+    engine = make()
+    dets: list[Detection] = []
+    cpu = 0.0
+    pos = 0
+    for chunk in chunks(audio):
+        t = pos / RATE
+        engine.set_coach_speaking(any(a - 0.1 <= t <= b + 0.3 for a, b in coach))
+        c0 = time.process_time()
+        dets += engine.feed(chunk)
+        cpu += time.process_time() - c0
+        pos += len(chunk)
+    c0 = time.process_time()
+    dets += engine.flush()
+    cpu += time.process_time() - c0
+    return Run(dets, len(audio) / RATE, cpu)
+
+
+@dataclass
+class Score:
+    hits: int = 0
+    total: int = 0
+    wrong: int = 0  # a different command during a labelled phrase
+    extra: int = 0  # detections where no command was spoken
+    delays: list[float] = field(default_factory=list)
+    by_voice: dict[str, list[int]] = field(default_factory=dict)
+
+
+def score(run: Run, labels: list[tuple[float, float, str, str]], sc: Score) -> None:
+    used: set[int] = set()
+    for start, end, cmd, voice in labels:
+        sc.total += 1
+        hv = sc.by_voice.setdefault(voice, [0, 0])
+        hv[1] += 1
+        found = [i for i, d in enumerate(run.detections)
+                 if i not in used and start <= d.at_s <= end + MATCH_AFTER_S]
+        right = [i for i in found if run.detections[i].command == cmd]
+        if right:
+            sc.hits += 1
+            hv[0] += 1
+            sc.delays.append(run.detections[right[0]].at_s - end)
+        elif found:
+            sc.wrong += 1
+        used.update(found)
+    sc.extra += len(run.detections) - len(used)
+
+
+def pct(xs: list[float], q: float) -> float | None:
+    return round(float(np.percentile(xs, q)), 3) if xs else None
+
+
+def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool,
+          data: Path | None, log: Callable[[str], None]) -> dict:
+    t0 = time.time()
+    cpu = audio_s = 0.0
+    result: dict = {"bench": "listen", "engine": engine_name, "quick": quick}
+    if data is not None:
+        streams = [(name, Stream(x.astype(np.float32) / 32768.0,
+                                 [(a, b, c, name) for a, b, c in labs],
+                                 [(0.0, len(x) / RATE)] if name.startswith("coach") else []))
+                   for name, x, labs in bench_data.read_folder(data)]
+        sc, fa_s, fa = Score(), 0.0, 0
+        for name, st in streams:
+            run = run_engine(make, to_int16(st.audio), st.coach)
+            cpu, audio_s = cpu + run.cpu_s, audio_s + run.audio_s
+            before = sc.extra
+            score(run, st.labels, sc)
+            if not st.labels:
+                fa_s += run.audio_s
+                fa += sc.extra - before
+            log(f"{name}: {len(run.detections)} detections")
+        result["recall"] = {"data": round(sc.hits / sc.total, 3) if sc.total else None}
+        result["commands"] = sc.total
+        result["false_accepts_per_hour"] = round(fa / fa_s * 3600, 2) if fa_s else None
+        result["delay_p50_s"], result["delay_p95_s"] = pct(sc.delays, 50), pct(sc.delays, 95)
+    else:
+        ts = bench_data.build(cache, quick)
+        log(f"test set: {len(ts.clips)} clips ({time.time() - t0:.1f} s to build/load)")
+        by_voice: dict[str, list[bench_data.Clip]] = {}
+        for c in ts.clips:
+            if c.kind == "command":
+                by_voice.setdefault(c.voice, []).append(c)
+        recall: dict[str, float] = {}
+        delays: list[float] = []
+        per_voice: dict[str, dict[str, float]] = {}
+        wrong = extra = 0
+        for cond, snr in CONDITIONS:
+            sc = Score()
+            for k, (voice, clips) in enumerate(sorted(by_voice.items())):
+                st = assemble(clips, seed=k)
+                run = run_engine(make, mix(st, snr, seed=k), [])
+                cpu, audio_s = cpu + run.cpu_s, audio_s + run.audio_s
+                score(run, st.labels, sc)
+            recall[cond] = round(sc.hits / max(sc.total, 1), 3)
+            delays += sc.delays
+            wrong += sc.wrong
+            extra += sc.extra
+            for v, (h, n) in sc.by_voice.items():
+                per_voice.setdefault(v, {})[cond] = round(h / n, 2)
+            log(f"{cond}: recall {recall[cond]} ({sc.hits}/{sc.total}), wrong {sc.wrong}, "
+                f"extra {sc.extra}")
+        fa, fa_s, fa_by = _false_accepts(make, ts, quick, log)
+        cpu += fa_s[1]
+        audio_s += fa_s[0]
+        held = [v for v in per_voice if tuple(v.split(":", 1)) in bench_data.HELD_OUT]
+        result.update({
+            "recall": recall,
+            "recall_held_out_voices_music10": (
+                round(float(np.mean([per_voice[v]["music10"] for v in held])), 3)
+                if held else None),
+            "recall_by_voice": per_voice,
+            "commands_per_condition": sum(len(v) for v in by_voice.values()),
+            "wrong_command": wrong,
+            "extra_in_command_streams": extra,
+            "false_accepts_per_hour": round(fa / fa_s[0] * 3600, 2),
+            "false_accepts_by_kind": fa_by,
+            "command_free_audio_s": round(fa_s[0], 1),
+            "delay_p50_s": pct(delays, 50), "delay_p95_s": pct(delays, 95),
+        })
+    result["rtf"] = round(cpu / max(audio_s, 1e-9), 4)
+    result["audio_s"] = round(audio_s, 1)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["wall_s"] = round(time.time() - t0, 1)
+    return result
+
+
+def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bool,
+                   log: Callable[[str], None]) -> tuple[int, tuple[float, float], dict]:
+    """Command-free audio: near misses and chatter from the receiver, the coach's narration (with
+    the engine told the coach is speaking), real read speech, and music alone; all over music at
+    10 dB, the level the recall target is set at."""
+    groups = {
+        "near_miss": ([c for c in ts.clips if c.kind == "near"], ()),
+        "chatter": ([c for c in ts.clips if c.kind in ("chatter", "human")], ()),
+        "narration": ([c for c in ts.clips if c.kind == "narration"], ("narration",)),
+    }
+    total, audio_s, cpu = 0, 0.0, 0.0
+    by: dict[str, dict[str, float]] = {}
+    for k, (kind, (clips, coach_kinds)) in enumerate(groups.items()):
+        st = assemble(clips, seed=100 + k, coach_kinds=coach_kinds)
+        run = run_engine(make, mix(st, 10.0, seed=100 + k), st.coach)
+        total += len(run.detections)
+        audio_s, cpu = audio_s + run.audio_s, cpu + run.cpu_s
+        by[kind] = {"false_accepts": len(run.detections), "audio_s": round(run.audio_s, 1)}
+        log(f"{kind}: {len(run.detections)} false accepts in {run.audio_s:.0f} s "
+            + str([(d.command, d.text) for d in run.detections][:8]))
+    music_s = 60.0 if quick else 300.0
+    only = Stream(np.zeros(int(music_s * RATE), np.float32))
+    run = run_engine(make, mix(only, 0.0, seed=200), [])
+    total += len(run.detections)
+    audio_s, cpu = audio_s + run.audio_s, cpu + run.cpu_s
+    by["music_only"] = {"false_accepts": len(run.detections), "audio_s": music_s}
+    log(f"music only: {len(run.detections)} false accepts in {music_s:.0f} s")
+    return total, (audio_s, cpu), by
+
+
+def to_json_line(result: dict) -> str:
+    return json.dumps(result, sort_keys=False)

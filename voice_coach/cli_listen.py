@@ -1,0 +1,134 @@
+"""`voice-coach listen` (a WAV file or the live microphone) and `voice-coach bench listen`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .engines.base import Detection, Engine
+from .engines.factory import ENGINES, describe, make_engine
+from .errors import UserError
+
+
+def add_commands(sub: Any, bench_sub: Any) -> None:
+    p = sub.add_parser("listen", help="hear commands from a WAV file or the microphone")
+    p.add_argument("--input", type=Path, help="a WAV file (any rate/channels); default: the mic")
+    _engine_args(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per detected command")
+    p.add_argument("--input-device", help="microphone name or index (see 'python -m sounddevice')")
+    p.add_argument("--coach-speaking", action="store_true",
+                   help="decode as if the coach were talking the whole time (stricter)")
+    p.set_defaults(func=run_listen)
+
+    b = bench_sub.add_parser("listen", help="recall, false accepts/hour, delay, RTF, memory")
+    _engine_args(b, default="pocketsphinx")
+    b.add_argument("--quick", action="store_true", help="a small set (about a minute)")
+    b.add_argument("--data", type=Path,
+                   help="a folder of WAVs + labels.tsv (file, start_s, end_s, command per line)")
+    b.add_argument("--cache", type=Path, help="where the synthesized set is kept")
+    b.set_defaults(func=run_bench)
+
+
+def _engine_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    p.add_argument("--engine", default=default, choices=ENGINES,
+                   help=f"recognizer (default {default}: vosk if a model is found, "
+                        "else pocketsphinx)")
+    p.add_argument("--model", type=Path, help="a Vosk model folder")
+
+
+def _line(det: Detection, as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"command": det.command, "t": round(det.at_s, 3), "text": det.text,
+                           "confidence": det.confidence, "engine": det.engine})
+    return f"{det.at_s:7.2f}s  {det.command:<8} ({det.text}, {det.confidence:.2f})"
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    from . import audio_in
+
+    print(describe(args.engine, args.model), file=sys.stderr)
+    if args.input is not None:
+        samples = audio_in.read_wav(args.input)  # bad files fail before the engine loads
+        engine = make_engine(args.engine, args.model)
+        engine.set_coach_speaking(args.coach_speaking)
+        for chunk in audio_in.chunks(samples):
+            for det in engine.feed(chunk):
+                print(_line(det, args.json), flush=True)
+        for det in engine.flush():
+            print(_line(det, args.json), flush=True)
+        return 0
+    engine = make_engine(args.engine, args.model)
+    if args.engine == "keys" or engine.name == "keys":
+        return _listen_keys(engine, args.json)
+    return _listen_live(engine, args)
+
+
+def _listen_keys(engine: Engine, as_json: bool) -> int:
+    for line in sys.stdin:
+        det = engine.type_line(line)  # type: ignore[attr-defined]
+        print(_line(det, as_json) if det else "(not a command)", flush=True)
+    return 0
+
+
+def _listen_live(engine: Engine, args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    from . import audio_in
+
+    console = Console(stderr=True)
+    heard: list[str] = []
+    level = -100.0
+    stop = threading.Event()
+
+    def view() -> Text:
+        bars = int(max(0.0, min(1.0, (level + 60.0) / 60.0)) * 40)
+        t = Text(f"mic {level:6.1f} dBFS ")
+        t.append("#" * bars, style="green" if level < -6 else "red")
+        t.append(" " * (40 - bars) + "\n")
+        t.append("heard: " + ("  ".join(heard[-6:]) or "(nothing yet - say 'softer')"))
+        t.append("\nCtrl-C to stop")
+        return t
+
+    with audio_in.Microphone(args.input_device) as mic, \
+            Live(view(), console=console, refresh_per_second=10, transient=False) as live:
+        if mic.rate != audio_in.RATE:
+            console.print(f"device runs at {mic.rate} Hz; resampling to 16 kHz")
+        try:
+            while not stop.is_set():
+                chunk = mic.read(timeout_s=2.0)
+                if chunk is None:
+                    if not mic.active:
+                        raise UserError("the microphone stopped delivering audio; check that it "
+                                        "is still plugged in and try again")
+                    continue
+                level = audio_in.level_dbfs(chunk)
+                for det in engine.feed(chunk):
+                    heard.append(det.command)
+                    print(_line(det, args.json), flush=True)
+                live.update(view())
+        except KeyboardInterrupt:
+            stop.set()
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from platformdirs import user_cache_dir
+
+    from . import bench_listen
+
+    cache = args.cache or Path(user_cache_dir("voice-coach")) / "bench_listen"
+    make_engine(args.engine, args.model)  # fail fast on a bad engine/model
+
+    def make() -> Engine:
+        return make_engine(args.engine, args.model)
+
+    result = bench_listen.bench(make, args.engine, cache, args.quick, args.data,
+                                lambda s: print(s, file=sys.stderr, flush=True))
+    print(bench_listen.to_json_line(result))
+    return 0
