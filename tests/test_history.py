@@ -214,9 +214,45 @@ def test_sigterm_mid_session_saves_the_summary_so_far(tmp_path: Path) -> None:
     summary = json.loads(path.read_text())
     assert summary["finish_reason"] == "interrupted"
     assert 50.0 < summary["total_s"] < 250.0
+    # Saved by the handler mid-step, not by the autosave at the step's start.
+    assert summary["total_s"] > summary["steps"][-1]["t_s"]
     assert [s["id"] for s in summary["steps"]][:3] == ["prepare", "long-strokes", "beside-spine"]
     assert [c["command"] for c in summary["commands"]] == ["next", "harder"]
     assert [p for p in path.parent.iterdir() if storage.is_temp(p)] == []
+
+
+def test_sigkill_mid_session_keeps_the_summary_up_to_the_last_step(tmp_path: Path) -> None:
+    """No handler runs on SIGKILL: what survives is the autosave made when each step began."""
+    order = [step.id for step in load_script("quick").steps]
+    for round_, wait_s in enumerate([0.3, 0.9, 1.6]):
+        data = tmp_path / str(round_)
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(data)], cwd=REPO,
+                                 stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        assert child.stdout.readline() == "go\n"
+        time.sleep(wait_s)
+        child.kill()
+        child.communicate(timeout=10)
+        [path] = history.sessions_dir(data).glob("*.json")
+        summary = json.loads(path.read_text())
+        assert summary["finish_reason"] == "interrupted"
+        reached = [s["id"] for s in summary["steps"]]
+        assert reached == order[:len(reached)] and len(reached) >= 2
+        # Saved as the last step began: its start is the summary's end.
+        assert summary["total_s"] == summary["steps"][-1]["t_s"]
+        assert summary["total_s"] <= wait_s * 100 + 5
+
+
+def test_a_refusing_disk_never_stops_the_session(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("not a folder")
+    coord, recorder = coordinator(blocker)
+    run_quick_session(coord)  # every autosave fails; the session runs to the end regardless
+    assert coord.state.finish_reason == "completed"
+    assert recorder.autosave_error is not None and "\n" not in recorder.autosave_error
+    with pytest.raises(storage.StorageError) as err:
+        history.finish_recording(recorder)
+    assert "\n" not in str(err.value)
 
 
 # ---------------------------------------------------------------- the history command
@@ -259,7 +295,7 @@ def test_history_lists_sessions_with_a_pressure_timeline(two_sessions: Path) -> 
 def test_history_for_one_person_shows_what_is_remembered(two_sessions: Path) -> None:
     result = cli("sam", "--data-dir", str(two_sessions))
     assert result.returncode == 0, result.stderr
-    assert "Remembered for sam: upper back firm, shoulders medium." in result.stdout
+    assert "Remembered for Sam: upper back firm, shoulders medium." in result.stdout
     assert "for Kim" not in result.stdout and "for Sam" in result.stdout
     unknown = cli("bob", "--data-dir", str(two_sessions))
     assert unknown.returncode == 2 and unknown.stdout == ""

@@ -89,7 +89,8 @@ def _explain_person(console: Any, data: Path, name: str,
         print(f"voice-coach: warning: {warning}", file=sys.stderr)
     if preferred:
         said = ", ".join(f"{z.replace('_', ' ')} {lv.label}" for z, lv in preferred.items())
-        console.print(f"Remembered for {name}: {said}.")
+        shown = sessions[-1]["person"] if sessions else name  # as it was spelt at --for
+        console.print(f"Remembered for {shown}: {said}.")
     if sessions or preferred:
         return
     everyone, _ = history.list_sessions(data)

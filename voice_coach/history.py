@@ -3,7 +3,8 @@ past summaries.
 
 The recorder only appends to lists and assigns fields while events pass, and `save()` copies
 them before writing, so a signal handler can save the summary so far at any moment, as often as
-it likes: every save atomically replaces the same file.
+it likes: every save atomically replaces the same file. It also saves by itself whenever a step
+starts and when the session finishes, so even a SIGKILL or a power cut loses one step at most.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class SessionRecorder:
     clock_s: float = 0.0
     finish_reason: str = ""
     preferred: dict[str, Level] = field(default_factory=dict)
+    autosave: bool = True  # save at each step start and at the finish
+    autosave_error: str | None = None  # the last autosave's failure, if the disk refused
     path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +81,17 @@ class SessionRecorder:
             self._pressure(state.clock_s, item.zone, item.value)
         elif isinstance(item, Finish):
             self.finish_reason = item.reason
+        if self.autosave and isinstance(item, StepStarted | Finish):
+            self._autosave()
+
+    def _autosave(self) -> None:
+        # A full disk must not stop the guiding: note it; finish_recording tries again and
+        # reports. A step starts every minute or two, so this is a few small writes a session.
+        try:
+            self.save()
+            self.autosave_error = None
+        except storage.StorageError as err:
+            self.autosave_error = str(err)
 
     def _pressure(self, t_s: float, zone: str, value: int) -> None:
         point = (round(t_s, 3), zone, value)
@@ -122,13 +136,13 @@ class SessionRecorder:
 
 
 def start_recording(script: Script, person: str | None, data_dir: Path,
-                    started_at: float) -> SessionRecorder:
+                    started_at: float, autosave: bool = True) -> SessionRecorder:
     """A recorder for a session about to start. Checks the person's name first (one-line
     UserError), so a bad --for fails before any audio starts."""
     name = profiles.check_name(person) if person is not None else None
     for folder in (sessions_dir(data_dir), profiles.profiles_dir(data_dir)):
         storage.sweep_temp(folder)  # leftovers of writers killed mid-write
-    return SessionRecorder(script, name, data_dir, started_at)
+    return SessionRecorder(script, name, data_dir, started_at, autosave=autosave)
 
 
 def finish_recording(recorder: SessionRecorder, reason: str = INTERRUPTED) -> list[str]:

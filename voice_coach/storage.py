@@ -144,6 +144,8 @@ def set_aside(path: Path, why: str) -> str:
         os.replace(path, target)
     except OSError as err:
         return f"{path} is damaged: {why}; could not move it aside ({err.strerror}), ignoring it"
+    with contextlib.suppress(OSError):
+        os.chmod(target, FILE_MODE)  # kept for inspection, still the user's eyes only
     _fsync_dir(path.parent)
     return f"{path} was damaged: {why}; moved it to {target.name} and carried on without it"
 
