@@ -3,8 +3,8 @@ past summaries.
 
 The recorder only appends to lists and assigns fields while events pass, and `save()` copies
 them before writing, so a signal handler can save the summary so far at any moment, as often as
-it likes: every save atomically replaces the same file. It also saves by itself whenever a step
-starts and when the session finishes, so even a SIGKILL or a power cut loses one step at most.
+it likes: every save atomically replaces the same file. It also saves by itself just after each
+step starts and when the session finishes, so even a SIGKILL or a power cut loses one step at most.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ class SessionRecorder:
     clock_s: float = 0.0
     finish_reason: str = ""
     preferred: dict[str, Level] = field(default_factory=dict)
-    autosave: bool = True  # save at each step start and at the finish
+    autosave: bool = True  # save just after each step starts and at the finish
     autosave_error: str | None = None  # the last autosave's failure, if the disk refused
     path: Path = field(init=False)
+    _save_due: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started_at))
@@ -62,6 +63,9 @@ class SessionRecorder:
         # interrupts it sees a consistent summary (at worst without this one item).
         self.preferred = dict(state.preferred)
         if isinstance(item, Tick):
+            if self._save_due:  # the new step's speech went out first; now it can wait
+                self._save_due = False
+                self._autosave()
             if state.started and state.phase is not Phase.FINISHED:
                 self.clock_s = state.clock_s + item.elapsed_s  # the core adds exactly this
             return
@@ -81,8 +85,11 @@ class SessionRecorder:
             self._pressure(state.clock_s, item.zone, item.value)
         elif isinstance(item, Finish):
             self.finish_reason = item.reason
-        if self.autosave and isinstance(item, StepStarted | Finish):
-            self._autosave()
+        if isinstance(item, StepStarted):
+            # Saved at the next tick, not here: this runs before the step's words are spoken.
+            self._save_due = self.autosave
+        elif isinstance(item, Finish) and self.autosave:
+            self._autosave()  # the closing words are already on their way
 
     def _autosave(self) -> None:
         # A full disk must not stop the guiding: note it; finish_recording tries again and
