@@ -255,6 +255,17 @@ def test_a_refusing_disk_never_stops_the_session(tmp_path: Path) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_a_summary_that_cannot_be_written_does_not_cost_the_profile(tmp_path: Path) -> None:
+    history.sessions_dir(tmp_path).parent.mkdir(exist_ok=True)
+    history.sessions_dir(tmp_path).write_text("in the way")
+    coord, recorder = coordinator(tmp_path)
+    run_quick_session(coord)
+    with pytest.raises(storage.StorageError, match="sessions"):
+        history.finish_recording(recorder)
+    assert profiles.load_profile(tmp_path, "sam")[0] == {"upper_back": Level.FIRM,
+                                                         "shoulders": Level.MEDIUM}
+
+
 # ---------------------------------------------------------------- the history command
 
 

@@ -154,18 +154,28 @@ def start_recording(script: Script, person: str | None, data_dir: Path,
 
 def finish_recording(recorder: SessionRecorder, reason: str = INTERRUPTED) -> list[str]:
     """Save the summary and, for a named person, merge their preferences into the profile.
-    Returns one-line notes to show. Raises storage.StorageError when the disk refuses."""
-    path = recorder.save(reason=reason)
-    notes = [f"Saved the session summary to {path}."]
+    Returns one-line notes to show. Raises storage.StorageError (one line) when the disk
+    refuses, after trying both: a summary that cannot be written must not cost the profile."""
+    notes: list[str] = []
+    errors: list[str] = []
+    try:
+        notes.append(f"Saved the session summary to {recorder.save(reason=reason)}.")
+    except storage.StorageError as err:
+        errors.append(str(err))
     if recorder.person is not None:
         preferred = recorder.remembered_preferences()
-        _, warning = profiles.remember(recorder.data_dir, recorder.person, preferred)
-        if warning:
-            notes.append(warning)
-        if preferred:
-            said = ", ".join(f"{zone.replace('_', ' ')} {level.label}"
-                             for zone, level in preferred.items())
-            notes.append(f"Remembered for {recorder.person}: {said}.")
+        try:
+            _, warning = profiles.remember(recorder.data_dir, recorder.person, preferred)
+        except storage.StorageError as err:
+            errors.append(str(err))
+        else:
+            notes.extend([warning] if warning else [])
+            if preferred:
+                said = ", ".join(f"{zone.replace('_', ' ')} {level.label}"
+                                 for zone, level in preferred.items())
+                notes.append(f"Remembered for {recorder.person}: {said}.")
+    if errors:
+        raise storage.StorageError("; ".join(errors))
     return notes
 
 
