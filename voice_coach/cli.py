@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "voice_coach.cli_listen",
     "voice_coach.cli_models",
     "voice_coach.cli_audio",
+    "voice_coach.bench_echo",
     "voice_coach.doctor",
     "voice_coach.cli_history",
 )

@@ -1,0 +1,325 @@
+"""Acoustic echo cancellation: removes what we played (coach + music) from the microphone signal.
+
+The canceller is a two-path partitioned-block frequency-domain NLMS filter (PBFDAF / MDF) behind a
+GCC-PHAT bulk-delay tracker, followed by a residual echo suppressor. `Reference` is the ring
+buffer that pairs what the speaker played with each microphone block.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+# Speex MDF's foreground/background decision constants (update when the background filter is
+# clearly better, back-track when it clearly diverged - typically through doubletalk).
+_VAR1_UPDATE = 0.5
+_VAR2_UPDATE = 0.25
+_VAR_BACKTRACK = 4.0
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+    """int16 or float samples -> float64 in [-1, 1], with NaN/inf replaced by 0."""
+    if x.dtype == np.int16:
+        return x.astype(np.float64) / 32768.0
+    return np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+
+
+def like(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float64 samples back to the caller's dtype (int16 saturates instead of wrapping)."""
+    if dtype == np.int16:
+        return (np.clip(y, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
+    return y.astype(dtype)
+
+
+class DelayEstimator:
+    """Bulk delay of the microphone behind the reference, by smoothed GCC-PHAT over a window."""
+
+    def __init__(self, rate: int, max_delay_ms: float = 500.0, window_s: float = 2.0) -> None:
+        self.rate = rate
+        self.max_lag = int(rate * max_delay_ms / 1000)
+        self.window = max(int(rate * window_s), 2 * self.max_lag)
+        n = 1 << (2 * self.window - 1).bit_length()
+        self.n_fft = n
+        freqs = np.fft.rfftfreq(n, 1.0 / rate)
+        # Below 100 Hz is room rumble and hum; above 7 kHz our speech and music carry little.
+        self.band = (freqs > 100) & (freqs < min(7000.0, 0.45 * rate))
+        self.cross = np.zeros(n // 2 + 1, np.complex128)
+        self.confidence = 0.0
+
+    def update(self, mic: np.ndarray, ref: np.ndarray) -> float | None:
+        """Feed the latest window of both signals; returns the delay in samples when confident."""
+        if np.mean(ref ** 2) < 1e-7 or np.mean(mic ** 2) < 1e-9:
+            return None  # nothing played or nothing heard: no information about the delay
+        spec_m = np.fft.rfft(mic, self.n_fft)
+        spec_r = np.fft.rfft(ref, self.n_fft)
+        self.cross = 0.6 * self.cross + 0.4 * spec_m * np.conj(spec_r)
+        mag = np.abs(self.cross)
+        # PHAT whitens the spectrum so tonal music does not smear the peak; beta < 1 keeps a
+        # little weight on strong bins, which is more robust when most bins hold only noise.
+        weighted = np.where(self.band, self.cross / (mag ** 0.8 + 1e-12 * mag.max() + 1e-30), 0)
+        corr = np.abs(np.fft.irfft(weighted, self.n_fft)[: self.max_lag + 1])
+        peak = int(np.argmax(corr))
+        self.confidence = float(corr[peak] / (np.std(corr) + 1e-30))
+        if self.confidence < 8.0:
+            return None
+        frac = 0.0
+        if 0 < peak < self.max_lag:  # parabolic interpolation for a sub-sample estimate
+            a, b, c = corr[peak - 1], corr[peak], corr[peak + 1]
+            den = a - 2 * b + c
+            frac = 0.5 * (a - c) / den if den != 0 else 0.0
+        return peak + frac
+
+
+class EchoCanceller:
+    """Removes the echo of `reference` from `mic`, block by block; output has the mic's dtype.
+
+    Blocks may have any length (mic and reference equal); the output lags the input by
+    `latency_samples` (2 x `block` with suppression, `block` without).
+    """
+
+    def __init__(self, rate: int = 16000, *, tail_ms: float = 250.0, max_delay_ms: float = 500.0,
+                 block: int | None = None, mu: float = 0.5, suppress: bool = True,
+                 delay_ms: float | None = None, margin_ms: float = 5.0) -> None:
+        self.rate = rate
+        self.n = block or (256 if rate <= 16000 else 512)
+        n = self.n
+        self.margin = int(rate * margin_ms / 1000)
+        # Partitions cover the tail plus the margin kept before the estimated delay plus the
+        # rounding of the bulk delay down to whole blocks.
+        self.k = math.ceil((rate * tail_ms / 1000 + self.margin) / n) + 1
+        self.mu = mu
+        self.suppress = suppress
+        self.delays = DelayEstimator(rate, max_delay_ms)
+        self.estimate_every = max(1, int(0.25 * rate / n))
+        hist = max(self.delays.window, self.delays.max_lag + (self.k + 2) * n)
+        self._ref = np.zeros(hist)
+        self._mic = np.zeros(self.delays.window)
+        self._frames = 0
+        self._recent: list[float] = []
+        self.delay_samples: float | None = None
+        self._align = 0  # whole samples (a multiple of n) the reference is delayed by
+        if delay_ms is not None:
+            self._set_delay(delay_ms * rate / 1000)
+        bins = n + 1
+        self._wf = np.zeros((self.k, bins), np.complex128)  # foreground: used for output
+        self._wb = np.zeros((self.k, bins), np.complex128)  # background: always adapting
+        self._swapped = False
+        self.mu_max = 2.0
+        self.leak = 1.0
+        self._learned = 0
+        self._lin_pe = np.zeros(bins)
+        self._lin_py = np.zeros(bins)
+        self._lin_pey = self._lin_pyy = 0.0
+        self._davg1 = self._davg2 = self._dvar1 = self._dvar2 = 0.0
+        self._window = np.sqrt(np.hanning(2 * n + 1)[:-1])  # sqrt-Hann: perfect overlap-add
+        self._e_prev = np.zeros(n)
+        self._y_prev = np.zeros(n)
+        self._ola = np.zeros(n)
+        self._pyy = np.zeros(bins)
+        self._pee = np.zeros(bins)
+        self._pey = 0.0
+        self._pyy_sum = 0.0
+        self._leak = 0.3
+        self._residual = np.zeros(bins)
+        self._gain = np.ones(bins)
+        self.latency_samples = 2 * n if suppress else n
+        self._in_mic = np.zeros(0)
+        self._in_ref = np.zeros(0)
+        self._out = np.zeros(n)  # framing: one block of look-behind keeps output = input length
+
+    @property
+    def delay_ms(self) -> float | None:
+        """The tracked bulk delay of the mic behind the reference (None until measured)."""
+        return None if self.delay_samples is None else 1000 * self.delay_samples / self.rate
+
+    def process(self, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Cancel the echo in one block; returns as many samples as given, in mic's dtype."""
+        if len(mic) != len(reference):
+            raise ValueError(f"mic and reference blocks differ in length "
+                             f"({len(mic)} != {len(reference)})")
+        self._in_mic = np.concatenate([self._in_mic, to_float(mic)])
+        self._in_ref = np.concatenate([self._in_ref, to_float(reference)])
+        n = self.n
+        done = []
+        while len(self._in_mic) >= n:
+            done.append(self._frame(self._in_mic[:n], self._in_ref[:n]))
+            self._in_mic, self._in_ref = self._in_mic[n:], self._in_ref[n:]
+        out = np.concatenate([self._out, *done])
+        self._out = out[len(mic):]
+        return like(out[: len(mic)], mic.dtype)
+
+    def _set_delay(self, samples: float) -> None:
+        """Adopt a bulk delay; the filters move by whole blocks so nothing learned is lost."""
+        self.delay_samples = samples
+        align = max(0, int((samples - self.margin) // self.n) * self.n)
+        align = min(align, self.delays.max_lag // self.n * self.n)
+        shift = (align - self._align) // self.n
+        self._align = align
+        if shift and hasattr(self, "_wf"):
+            for w in (self._wf, self._wb):
+                w[:] = np.roll(w, -shift, axis=0)
+                if shift > 0:
+                    w[-shift:] = 0
+                else:
+                    w[:-shift] = 0
+
+    def _track_delay(self) -> None:
+        est = self.delays.update(self._mic, self._ref[-self.delays.window:])
+        if est is None:
+            return
+        self._recent = (self._recent + [est])[-3:]
+        # Three confident estimates within 2 ms of each other: the path is steady, adopt it.
+        if len(self._recent) == 3 and np.ptp(self._recent) < 0.002 * self.rate:
+            new = float(np.median(self._recent))
+            if self.delay_samples is None or abs(new - self.delay_samples) > 0.5:
+                self._set_delay(new)
+
+    def _frame(self, d: np.ndarray, r: np.ndarray) -> np.ndarray:
+        n, k = self.n, self.k
+        self._ref[:-n] = self._ref[n:]
+        self._ref[-n:] = r
+        self._mic[:-n] = self._mic[n:]
+        self._mic[-n:] = d
+        self._frames += 1
+        if self._frames % self.estimate_every == 0:
+            self._track_delay()
+        end = len(self._ref) - self._align
+        seg = self._ref[end - (k + 1) * n: end]
+        # Partition p holds the 2n reference samples ending p blocks ago (newest first).
+        x = np.fft.rfft(sliding_window_view(seg, 2 * n)[::n][::-1], axis=1)
+        yf = np.fft.irfft(np.sum(self._wf * x, axis=0))[n:]
+        yb = np.fft.irfft(np.sum(self._wb * x, axis=0))[n:]
+        ef, eb = d - yf, d - yb
+        self._adapt(x, eb, yb, d)
+        self._choose(ef, eb, yf, yb)
+        if self._swapped:
+            yf, ef = yb, eb
+        return self._suppress(ef, yf) if self.suppress else ef
+
+    def _adapt(self, x: np.ndarray, eb: np.ndarray, yb: np.ndarray, d: np.ndarray) -> None:
+        n = self.n
+        power = np.sum(x.real ** 2 + x.imag ** 2, axis=0)
+        if power.sum() < 1e-8 * n * self.k or np.max(np.abs(d)) > 0.999:
+            return  # nothing played, or a clipped mic (not a linear echo): learn nothing
+        pad = np.zeros(n)
+        err = np.fft.rfft(np.concatenate([pad, eb]))
+        pe = err.real ** 2 + err.imag ** 2
+        spec_y = np.fft.rfft(np.concatenate([pad, yb]))
+        py = spec_y.real ** 2 + spec_y.imag ** 2
+        see, syy = float(pe.sum()) + 1e-12, float(py.sum())
+        # Leak = share of the echo estimate's power fluctuations found in the error (Valin,
+        # Speex MDF). Near-end speech is uncorrelated with it, and learning slows while the
+        # error is large compared with the echo estimate (doubletalk).
+        eh, yh = pe - self._lin_pe, py - self._lin_py
+        self._lin_pe += 0.1 * eh
+        self._lin_py += 0.1 * yh
+        alpha = 0.05 * min(1.0, syy / see)
+        self._lin_pey = (1 - alpha) * self._lin_pey + alpha * float(eh @ yh)
+        self._lin_pyy = (1 - alpha) * self._lin_pyy + alpha * float(yh @ yh)
+        if self._lin_pyy > 1e-12:
+            self.leak = float(np.clip(self._lin_pey / self._lin_pyy, 0.005, 1.0))
+        if self._learned < 4 * self.k:
+            # Not converged yet: the echo estimate means nothing, learn at a fixed rate.
+            step: np.ndarray | float = self.mu
+            self._learned += 1
+        else:
+            # Step ~ residual echo / error, per bin: the optimal NLMS step under doubletalk.
+            rer = min(3.0 * self.leak * syy / see, 0.5)
+            resid = np.minimum(self.leak * py, 0.5 * pe)
+            step = self.mu_max * (0.7 * resid + 0.3 * rer * pe) / (pe + 1e-12)
+        # NLMS normalized by the reference energy in the filter's span, per bin.
+        grad = np.conj(x) * (err * step / (power + 1e-6 * 2 * n * self.k))
+        # Gradient constraint: keep each partition's impulse response n taps long (causal).
+        g = np.fft.irfft(grad, axis=1)
+        g[:, n:] = 0
+        self._wb += np.fft.rfft(g, axis=1)
+
+    def _choose(self, ef: np.ndarray, eb: np.ndarray, yf: np.ndarray, yb: np.ndarray) -> None:
+        """Copy background -> foreground when it is reliably better, back-track when worse."""
+        sff, see, dbf = float(ef @ ef), float(eb @ eb), float((yf - yb) @ (yf - yb))
+        diff = sff - see
+        self._davg1 = 0.6 * self._davg1 + 0.4 * diff
+        self._dvar1 = 0.36 * self._dvar1 + 0.16 * sff * dbf
+        self._davg2 = 0.85 * self._davg2 + 0.15 * diff
+        self._dvar2 = 0.7225 * self._dvar2 + 0.0225 * sff * dbf
+        self._swapped = False
+        if (self._davg1 > 0 and self._davg1 ** 2 > _VAR1_UPDATE * self._dvar1) or (
+                self._davg2 > 0 and self._davg2 ** 2 > _VAR2_UPDATE * self._dvar2):
+            self._wf[:] = self._wb
+            self._swapped = True
+            self._davg1 = self._davg2 = self._dvar1 = self._dvar2 = 0.0
+        elif -diff * abs(diff) > _VAR_BACKTRACK * sff * dbf:
+            self._wb[:] = self._wf  # the background chased the near-end talker: undo it
+            self._davg1 = self._davg2 = self._dvar1 = self._dvar2 = 0.0
+
+    def _suppress(self, e: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Residual echo suppression: per-bin gain from the echo estimate's leak into the error."""
+        n, win = self.n, self._window
+        spec_e = np.fft.rfft(win * np.concatenate([self._e_prev, e]))
+        spec_y = np.fft.rfft(win * np.concatenate([self._y_prev, y]))
+        self._e_prev, self._y_prev = e, y
+        pe, py = np.abs(spec_e) ** 2, np.abs(spec_y) ** 2
+        # Leak = how much of the echo estimate's power fluctuation shows up in the error's
+        # (Speex's estimator): near-end speech is uncorrelated with it and does not raise it.
+        eh, yh = pe - self._pee, py - self._pyy
+        self._pee = 0.9 * self._pee + 0.1 * pe
+        self._pyy = 0.9 * self._pyy + 0.1 * py
+        self._pey = 0.95 * self._pey + 0.05 * float(eh @ yh)
+        self._pyy_sum = 0.95 * self._pyy_sum + 0.05 * float(yh @ yh)
+        if self._pyy_sum > 1e-12:
+            self._leak = float(np.clip(self._pey / self._pyy_sum, 0.005, 0.5))
+        # Residual echo decays like the room: keep a tail of the previous estimate.
+        self._residual = np.maximum(self._leak * py, 0.6 * self._residual)
+        gain = np.clip(1.0 - 2.0 * self._residual / (pe + 1e-10), 0.1, 1.0)
+        self._gain = gain
+        frame = np.fft.irfft(self._gain * spec_e) * win
+        out = self._ola + frame[:n]
+        self._ola = frame[n:].copy()
+        return out
+
+
+class Reference:
+    """Ring buffer of what the speaker played, stamped with the output stream's clock.
+
+    The player writes each block with the time its first sample reaches the speaker
+    (`time.outputBufferDacTime`); the listener reads the span matching each microphone block
+    (`time.inputBufferAdcTime`). One writer and one reader; no lock is taken on the write path.
+    """
+
+    def __init__(self, rate: int = 16000, seconds: float = 4.0) -> None:
+        self.rate = rate
+        self._buf = np.zeros(int(rate * seconds), np.float32)
+        self._t0: float | None = None
+        self._end = 0  # absolute index one past the last written sample
+
+    def write(self, samples: np.ndarray, time_s: float) -> None:
+        """Record `samples` (at `rate`, mono) played from stream time `time_s` on."""
+        x = to_float(samples).astype(np.float32)
+        if self._t0 is None:
+            self._t0 = time_s
+        start = round((time_s - self._t0) * self.rate)
+        # Block times jitter by a sample or two: continue seamlessly unless there is a real gap.
+        if abs(start - self._end) <= 2 or start < self._end:
+            start = self._end
+        size = len(self._buf)
+        if start - self._end > 0:  # a gap (underrun / pause): it played silence
+            gap = min(start - self._end, size)
+            idx = np.arange(start - gap, start) % size
+            self._buf[idx] = 0.0
+        x = x[-size:]
+        idx = (start + np.arange(len(x))) % size
+        self._buf[idx] = x
+        self._end = start + len(x)
+
+    def read(self, time_s: float, count: int) -> np.ndarray:
+        """The `count` samples played from stream time `time_s` on (zeros where unknown)."""
+        out = np.zeros(count, np.float32)
+        if self._t0 is None:
+            return out
+        end = self._end
+        start = round((time_s - self._t0) * self.rate)
+        lo, hi = max(start, end - len(self._buf) + 1), min(start + count, end)
+        if hi > lo:
+            out[lo - start: hi - start] = self._buf[np.arange(lo, hi) % len(self._buf)]
+        return out
