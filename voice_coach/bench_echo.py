@@ -264,12 +264,13 @@ def score(scene: Scene, out: np.ndarray) -> dict:
     far_only = ~busy & (idx >= scene.converge_s * RATE)
     voice = far_only & scene.speech
     music = far_only & ~scene.speech
+    # Convergence: the first half second (far end only) with 20 dB of echo removed.
     win = RATE // 2
     conv = None
-    for w in range(0, n - win, win // 2):
+    for w in range(RATE // 4, n - win, win // 4):
         m = ~busy[w:w + win]
-        if m.mean() > 0.9 and erle_db(scene.echo[w:w + win], out[w:w + win], m) >= 10.0:
-            conv = w / RATE
+        if m.mean() > 0.9 and erle_db(scene.echo[w:w + win], out[w:w + win], m) >= 20.0:
+            conv = round((w + win) / RATE, 2)
             break
     dt = [near_end_quality(scene, out, a, b) for a, b, talk in scene.commands if talk]
     alone = [near_end_quality(scene, out, a, b) for a, b, talk in scene.commands if not talk]

@@ -8,6 +8,7 @@ buffer that pairs what the speaker played with each microphone block.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -225,7 +226,11 @@ class EchoCanceller:
             self._learned += 1
         else:
             # Step ~ residual echo / error, per bin: the optimal NLMS step under doubletalk.
-            rer = min(3.0 * self.leak * syy / see, 0.5)
+            # An error still correlated with the echo estimate means the filter is far from
+            # converged, whatever the (noisy) leak estimate says.
+            sey = float(eb @ yb)
+            rer = min(max(3.0 * self.leak * syy / see,
+                          sey * sey / (1e-12 + float(eb @ eb) * float(yb @ yb))), 0.5)
             resid = np.minimum(self.leak * py, 0.5 * pe)
             step = self.mu_max * (0.7 * resid + 0.3 * rer * pe) / (pe + 1e-12)
         # NLMS normalized by the reference energy in the filter's span, per bin.
@@ -270,7 +275,11 @@ class EchoCanceller:
         if self._pyy_sum > 1e-12:
             self._leak = float(np.clip(self._pey / self._pyy_sum, 0.005, 0.5))
         # Residual echo decays like the room: keep a tail of the previous estimate.
-        self._residual = np.maximum(self._leak * py, 0.6 * self._residual)
+        # While the filter is young its error still correlates with the echo estimate: the
+        # squared correlation is a floor for the leak (it is ~0 once converged or in doubletalk).
+        corr = float(e @ y) ** 2 / (1e-12 + float(e @ e) * float(y @ y))
+        leak = max(self._leak, min(corr, 0.5))
+        self._residual = np.maximum(leak * py, 0.6 * self._residual)
         gain = np.clip(1.0 - 2.0 * self._residual / (pe + 1e-10), 0.1, 1.0)
         self._gain = gain
         frame = np.fft.irfft(self._gain * spec_e) * win

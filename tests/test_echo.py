@@ -1,0 +1,127 @@
+"""Echo cancellation on real audio: espeak-ng speech over the bundled music through a synthetic
+room; the coach's echo goes, the user's command stays, the delay is found, odd input is safe."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from voice_coach import bench_echo
+from voice_coach.echo import EchoCanceller, Reference
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+
+@pytest.fixture(scope="module")
+def virtual_room() -> tuple[bench_echo.Scene, np.ndarray, EchoCanceller]:
+    # Six sentences (~35 s) with commands: two spoken over the coach, one in a pause.
+    scene = bench_echo.build_scene("virtual", delay_ms=45.0, rt60_s=0.25, gain=0.7, seed=3,
+                                   sentences=6, commands=3)
+    out, _, aec = bench_echo.run(scene, bench_echo.ours)
+    assert isinstance(aec, EchoCanceller)
+    return scene, out, aec
+
+
+def test_removes_our_voice_and_music_after_convergence(virtual_room) -> None:
+    scene, out, _ = virtual_room
+    result = bench_echo.score(scene, out)
+    assert result["erle_voice_db"] > 20.0, result
+    assert result["erle_music_db"] > 20.0, result
+    assert result["converge_s"] is not None and result["converge_s"] < 10.0, result
+
+
+def test_command_survives_doubletalk(virtual_room) -> None:
+    scene, out, _ = virtual_room
+    talk = [(a, b) for a, b, over_coach in scene.commands if over_coach]
+    assert len(talk) == 2
+    for a, b in talk:
+        before, _ = bench_echo.near_end_quality(scene, scene.mic, a, b)
+        after, sdr = bench_echo.near_end_quality(scene, out, a, b)
+        assert after > 0.95 and after > before + 0.2, (before, after)
+        assert sdr > 10.0
+    # The pause command passes through almost untouched.
+    a, b = next((a, b) for a, b, over_coach in scene.commands if not over_coach)
+    assert bench_echo.near_end_quality(scene, out, a, b)[0] > 0.97
+
+
+def test_delay_estimate_matches_the_room(virtual_room) -> None:
+    _, _, aec = virtual_room
+    assert aec.delay_ms is not None and abs(aec.delay_ms - 45.0) < 2.0
+
+
+def test_long_hardware_delay_found_and_cancelled() -> None:
+    scene = bench_echo.build_scene("room", delay_ms=210.0, rt60_s=0.4, gain=0.5, seed=4,
+                                   sentences=4, commands=0)
+    out, _, aec = bench_echo.run(scene, bench_echo.ours)
+    assert isinstance(aec, EchoCanceller)
+    assert aec.delay_ms is not None and abs(aec.delay_ms - 210.0) < 2.0
+    assert bench_echo.score(scene, out)["erle_db"] > 15.0
+
+
+def test_silence_clipping_and_garbage_stay_finite() -> None:
+    aec = EchoCanceller(16000)
+    rng = np.random.default_rng(0)
+    # Silence in, silence out.
+    z = np.zeros(320, np.int16)
+    for _ in range(50):
+        assert not np.any(aec.process(z, z))
+    # A clipped microphone under a loud reference.
+    for _ in range(100):
+        ref = (rng.standard_normal(320) * 20000).clip(-32768, 32767).astype(np.int16)
+        mic = np.full(320, 32767, np.int16) * rng.choice([-1, 1], 320).astype(np.int16)
+        out = aec.process(mic, ref)
+        assert out.dtype == np.int16
+    # NaN / inf floats from a broken device become finite output.
+    bad = rng.standard_normal(320).astype(np.float32)
+    bad[::7] = np.nan
+    bad[::11] = np.inf
+    for _ in range(50):
+        out32 = aec.process(bad, bad[::-1].copy())
+        assert out32.dtype == np.float32 and np.all(np.isfinite(out32))
+
+
+def test_any_block_size_keeps_length_and_latency() -> None:
+    aec = EchoCanceller(16000, suppress=False)
+    rng = np.random.default_rng(1)
+    speech = rng.standard_normal(16000).astype(np.float32) * 0.1
+    silent = np.zeros_like(speech)
+    outs, i = [], 0
+    for size in (1, 100, 999, 160, 1024, 37) * 10:
+        blk = speech[i:i + size]
+        if not len(blk):
+            break
+        out = aec.process(blk, silent[i:i + size])
+        assert len(out) == len(blk)
+        outs.append(out)
+        i += size
+    # Nothing was played, so the mic passes through, delayed by exactly latency_samples.
+    y = np.concatenate(outs)
+    lat = aec.latency_samples
+    np.testing.assert_allclose(y[lat:], speech[: len(y) - lat], atol=1e-6)
+    with pytest.raises(ValueError):
+        aec.process(speech[:10], silent[:9])
+
+
+def test_reference_pairs_playback_with_mic_blocks() -> None:
+    ref = Reference(rate=16000, seconds=1.0)
+    played = np.arange(16000 * 3, dtype=np.float32) / 1e5
+    t0 = 100.0
+    # The player writes 1024-sample blocks stamped with a slightly jittery DAC time.
+    for k, i in enumerate(range(0, 16000 * 2, 1024)):
+        ref.write(played[i:i + 1024], t0 + i / 16000 + (1e-5 if k % 2 else -1e-5))
+    end = 32 * 1024
+    # The listener reads the span of a mic block captured 1.5 s after the start.
+    got = ref.read(t0 + 1.5, 320)
+    np.testing.assert_allclose(got, played[24000:24320])
+    # Older than the ring holds, or not played yet: zeros.
+    assert not ref.read(t0, 320).any()
+    assert not ref.read(t0 + 5.0, 320).any()
+    tail = ref.read(t0 + end / 16000 - 0.01, 320)
+    np.testing.assert_allclose(tail[:160], played[end - 160:end])
+    assert not tail[160:].any()
+    # A pause in playback (a gap in the stream times) reads back as silence.
+    ref.write(np.ones(320, np.float32), t0 + 3.0)
+    assert not ref.read(t0 + 2.5, 320).any()
+    np.testing.assert_allclose(ref.read(t0 + 3.0, 320), 1.0)
