@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "voice_coach.cli_audio",
     "voice_coach.bench_echo",
     "voice_coach.doctor",
+    "voice_coach.cli_live",
     "voice_coach.cli_history",
 )
 

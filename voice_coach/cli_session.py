@@ -24,7 +24,7 @@ from .pressure import LEVEL_NAMES, Level
 from .script import Script, builtin_names, load_script
 from .session import Options, SessionState, new_session
 from .sessionlog import JsonLog
-from .textmode import TextSink, read_commands
+from .textmode import HeardPrinter, TextSink, read_commands
 
 if TYPE_CHECKING:
     from .audio_out import AudioOut
@@ -116,6 +116,7 @@ def _run_spoken(coordinator: Coordinator, script: Script, settings: Settings,
         coordinator.add_observer(view)
     else:
         coordinator.add_sink(TextSink(None))
+        coordinator.add_observer(HeardPrinter())
     print(engine_label, flush=True)
     with audio:
         if listener:

@@ -70,3 +70,15 @@ def read_commands(lines: TextIO, post: Callable[[Event], None],
     thread.start()
     return thread
 
+
+
+class HeardPrinter:
+    """Observer printing each recognised command (plain-lines mode of a spoken session)."""
+
+    def __init__(self, out: TextIO = sys.stdout):
+        self._out = out
+
+    def observe(self, item: Event | Effect, state: SessionState) -> None:
+        if isinstance(item, Heard) and item.engine != "keys":
+            print(f"[{_clock(state.clock_s)}] heard: {item.text!r} -> {item.command} "
+                  f"({item.engine})", file=self._out, flush=True)

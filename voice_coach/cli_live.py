@@ -1,0 +1,155 @@
+"""`voice-coach demo` (a self-driving session anyone can watch) and `voice-coach bench live`.
+
+Both play a synthetic voice saying commands into the microphone while a real spoken session
+runs. On a machine with no sound card they bring up private virtual devices first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+# A little story through the quick routine, in seconds after the session starts; placed in
+# the coach's pauses, since only stop, pause, softer and next cut into its speech.
+DEMO_CUES: tuple[tuple[float, str], ...] = (
+    (18, "next"), (40, "more pressure"), (48, "ouch"), (56, "how long"), (64, "pause"),
+    (70, "resume"), (76, "louder"), (84, "next"), (96, "stop"),
+)
+# Commands for the live bench: every kind, spread out, spoken by several voices.
+BENCH_PHRASES = ("next", "softer", "harder", "pause", "resume", "louder", "quieter", "ouch",
+                 "repeat", "back", "next", "that hurts", "slower", "faster", "softer", "next")
+BENCH_VOICES = (("flite", "slt", 0), ("flite", "rms", 0), ("flite", "awb", 0))
+
+
+def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
+    demo = sub.add_parser("demo", help="watch a session react to spoken commands (no mic needed)",
+                          description="A self-driving session: a synthetic voice says commands "
+                                      "into the (virtual) microphone while the coach runs.")
+    demo.add_argument("--script", default="quick", help="session to run (default: quick)")
+    demo.add_argument("--speed", type=float, default=1.0,
+                      help="step timers this many times faster (default 1)")
+    demo.set_defaults(func=run_demo)
+
+    live = bench_sub.add_parser("live", help="chime latency, misses, false commands, CPU, RSS")
+    live.add_argument("--minutes", type=float, default=5.0, help="session length (default 5)")
+    live.add_argument("--snr-db", type=float, default=10.0,
+                      help="the voice's level over the music in the microphone (default 10)")
+    live.add_argument("--room-echo", action="store_true",
+                      help="let the microphone hear the speaker too, as in a room")
+    live.set_defaults(func=run_bench_live)
+
+
+def ensure_virtual_devices() -> str:
+    """Use the sound server we are given, or bring up our own virtual one. Returns a note."""
+    if os.environ.get("PULSE_SERVER"):
+        return "using the sound server in PULSE_SERVER"
+    from . import virtual_audio
+
+    error = virtual_audio.start()
+    if error:
+        raise UserError(f"cannot start virtual audio devices: {error}")
+    return "using private virtual audio devices (a PulseAudio null sink and microphone)"
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .selfdrive import Cue, run
+
+    print(ensure_virtual_devices(), flush=True)
+    cues = [Cue(at, phrase) for at, phrase in DEMO_CUES]
+    print("The demo voice will say: " + ", ".join(f"{p!r} at {t:.0f}s" for t, p in DEMO_CUES))
+    with tempfile.TemporaryDirectory(prefix="voice-coach-demo-") as tmp:
+        outcome = run(args.script, cues, DEMO_CUES[-1][0] + 8, Path(tmp),
+                      extra_args=["--speed", str(args.speed)], echo_stdout=True,
+                      timeout_s=DEMO_CUES[-1][0] + 120)
+    heard = [h["command"] for h in outcome.heard()]
+    said = [s.command for s in outcome.spoken]
+    print(f"\nSpoken: {', '.join(c or '?' for c in said)}")
+    print(f"Heard:  {', '.join(heard) or 'nothing'}")
+    if outcome.returncode not in (0, None):
+        print(outcome.stderr.strip()[-400:])
+    return 0 if outcome.returncode == 0 else 1
+
+
+def match(spoken: Sequence[str | None], heard: Sequence[str]) -> tuple[int, int]:
+    """(missed, false): an in-order alignment (longest common subsequence) of the commands
+    spoken and the commands heard."""
+    n, m = len(spoken), len(heard)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i][j] = (table[i + 1][j + 1] + 1 if spoken[i] == heard[j]
+                           else max(table[i + 1][j], table[i][j + 1]))
+    common = table[0][0]
+    return n - common, m - common
+
+
+def chime_delays(outcome: Any) -> list[float]:
+    """Seconds from the end of each spoken command to the next chime in the speaker output."""
+    from .selfdrive import chime_onsets
+
+    onsets = chime_onsets(outcome.recording)
+    delays = []
+    for spoken in outcome.spoken:
+        end = spoken.end_s + outcome.track_start_in_recording_s
+        after = [t - end for t in onsets if -0.2 < t - end < 3.0]
+        if after:
+            delays.append(after[0])
+    return delays
+
+
+def run_bench_live(args: argparse.Namespace) -> int:
+    from .selfdrive import Cue, run
+
+    print(ensure_virtual_devices(), flush=True)
+    total_s = args.minutes * 60
+    gap = max(6.0, (total_s - 20) / len(BENCH_PHRASES))
+    cues = [Cue(10 + i * gap, phrase, BENCH_VOICES[i % len(BENCH_VOICES)])
+            for i, phrase in enumerate(BENCH_PHRASES) if 10 + i * gap < total_s - 15]
+    cues.append(Cue(total_s - 8, "stop"))
+    room = None
+    if args.room_echo:
+        from .virtual_audio import RoomEcho
+
+        room = RoomEcho()
+        room.__enter__()
+    try:
+        with tempfile.TemporaryDirectory(prefix="voice-coach-bench-") as tmp:
+            outcome = run("back-rub", cues, total_s, Path(tmp), music_snr_db=args.snr_db,
+                          extra_args=["--engine", "auto"], record=True,
+                          timeout_s=total_s + 120)
+    finally:
+        if room is not None:
+            room.__exit__(None, None, None)
+    spoken = [s.command for s in outcome.spoken]
+    heard = [h["command"] for h in outcome.heard()]
+    missed, false = match(spoken, heard)
+    delays = chime_delays(outcome)
+    result: dict[str, Any] = {
+        "bench": "live", "minutes": args.minutes, "snr_db": args.snr_db,
+        "room_echo": args.room_echo, "commands_spoken": len(spoken),
+        "commands_heard": len(heard), "missed": missed, "false": false,
+        "chime_delay_p50_ms": _pct_ms(delays, 50), "chime_delay_p95_ms": _pct_ms(delays, 95),
+        "chimes_measured": len(delays),
+        "cpu_pct_of_one_core": round(100 * outcome.cpu_s / outcome.wall_s, 1)
+        if outcome.wall_s else None,
+        "peak_rss_mb": round(outcome.peak_rss_mb, 1), "exit_code": outcome.returncode,
+    }
+    print(f"spoken: {' '.join(c or '?' for c in spoken)}")
+    print(f"heard:  {' '.join(heard)}")
+    for key, value in result.items():
+        print(f"{key:>22}: {value}")
+    print(json.dumps(result))
+    return 0
+
+
+def _pct_ms(values: list[float], q: float) -> float | None:
+    import numpy as np
+
+    return round(float(np.percentile(values, q)) * 1000, 1) if values else None

@@ -1,0 +1,309 @@
+"""A self-driving session: a synthetic voice speaks commands into the (virtual) microphone at set
+times while a real `voice-coach start` runs, and the speaker's output is recorded.
+
+`voice-coach demo`, `voice-coach bench live` and the end-to-end tests all use it. Playback into
+the microphone and the speaker recording run in this process on PortAudio streams that share one
+clock, so "when the command ended" and "when the chime started" can be compared to the ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import bench_data
+from .audio_in import read_wav, resample
+from .commands import command_for_phrase
+from .mixer import make_chime
+from .tts import MIXER_RATE
+
+RATE = MIXER_RATE
+VOICE = ("flite", "slt", 0)
+
+
+@dataclass(frozen=True)
+class Cue:
+    at_s: float  # seconds after the track starts
+    phrase: str
+    voice: tuple[str, str, int] = VOICE
+
+
+@dataclass(frozen=True)
+class Spoken:
+    start_s: float
+    end_s: float
+    phrase: str
+    command: str | None
+
+
+def synthesize(phrase: str, voice: tuple[str, str, int], workdir: Path) -> np.ndarray:
+    """The phrase spoken by a synthesizer, trimmed, as float32 at RATE."""
+    path = workdir / f"{abs(hash((phrase, voice)))}.wav"
+    bench_data._synth(voice[0], voice[1], voice[2], phrase, path)
+    clip = bench_data.trim(read_wav(path))
+    return resample(clip.astype(np.float32) / 32768.0, bench_data.RATE, RATE)
+
+
+def command_track(cues: Sequence[Cue], total_s: float, workdir: Path,
+                  music_snr_db: float | None = None) -> tuple[np.ndarray, list[Spoken]]:
+    """Speech at the cue times, with music under it at the given speech-to-music ratio."""
+    track = np.zeros(int(total_s * RATE), np.float32)
+    spoken = []
+    speech_parts = []
+    for cue in cues:
+        clip = synthesize(cue.phrase, cue.voice, workdir)
+        start = int(cue.at_s * RATE)
+        clip = clip[: max(0, len(track) - start)]
+        track[start:start + len(clip)] += clip
+        speech_parts.append(clip)
+        spoken.append(Spoken(cue.at_s, cue.at_s + len(clip) / RATE, cue.phrase,
+                             command_for_phrase(cue.phrase)))
+    if music_snr_db is not None and speech_parts:
+        music = resample(bench_data.music(total_s), bench_data.RATE, RATE)[: len(track)]
+        speech_rms = float(np.sqrt(np.mean(np.concatenate(speech_parts) ** 2)))
+        music_rms = float(np.sqrt(np.mean(music ** 2))) + 1e-9
+        track[: len(music)] += music * (speech_rms / music_rms) * 10 ** (-music_snr_db / 20)
+    peak = float(np.max(np.abs(track))) or 1.0
+    return track * min(1.0, 0.9 / peak), spoken
+
+
+class _Stream:
+    """One PortAudio stream in or out, remembering the stream time of its first sample."""
+
+    def __init__(self) -> None:
+        self.first_sample_time: float | None = None
+        self.stream: Any = None
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+            self.stream.close()
+
+
+class MicPlayer(_Stream):
+    """Plays a track into the virtual microphone (the `micfeed` sink)."""
+
+    def __init__(self, track: np.ndarray, device: str = "micfeed") -> None:
+        import sounddevice as sd
+
+        super().__init__()
+        self._track = track
+        self._pos = 0
+        self.done = threading.Event()
+        self.stream = sd.OutputStream(device=device, samplerate=RATE, channels=1,
+                                      dtype="float32", blocksize=1024, callback=self._callback)
+
+    def _callback(self, out: np.ndarray, frames: int, when: Any, status: Any) -> None:
+        if self.first_sample_time is None:
+            self.first_sample_time = when.outputBufferDacTime
+        chunk = self._track[self._pos:self._pos + frames]
+        out[: len(chunk), 0] = chunk
+        out[len(chunk):, 0] = 0.0
+        self._pos += frames
+        if self._pos >= len(self._track):
+            self.done.set()
+
+    def start(self) -> None:
+        self.stream.start()
+
+
+class SpeakerRecorder(_Stream):
+    """Records what the virtual speaker plays (its monitor)."""
+
+    def __init__(self, device: str = "spk_mon") -> None:
+        import sounddevice as sd
+
+        super().__init__()
+        self._blocks: list[np.ndarray] = []
+        self.stream = sd.InputStream(device=device, samplerate=RATE, channels=1,
+                                     dtype="float32", blocksize=1024, callback=self._callback)
+        self.stream.start()
+
+    def _callback(self, data: np.ndarray, frames: int, when: Any, status: Any) -> None:
+        if self.first_sample_time is None:
+            self.first_sample_time = when.inputBufferAdcTime
+        self._blocks.append(data[:, 0].copy())
+
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+
+
+@dataclass
+class Outcome:
+    returncode: int | None
+    log: list[dict[str, Any]]
+    stdout: str
+    stderr: str
+    spoken: list[Spoken]
+    recording: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    track_start_in_recording_s: float = 0.0  # where track time 0 falls in the recording
+    cpu_s: float = 0.0  # the app's user + system CPU time
+    peak_rss_mb: float = 0.0
+    wall_s: float = 0.0
+
+    def heard(self) -> list[dict[str, Any]]:
+        return [line for line in self.log if line["type"] == "heard"]
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class _Child:
+    """The app's process, reaped with wait4 so its CPU time and peak memory are known."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.started = time.monotonic()
+        self.returncode: int | None = None
+        self.usage: Any = None
+        self.wall_s = 0.0
+
+    def exited(self) -> bool:
+        if self.returncode is None:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                self.usage = usage
+                self.wall_s = time.monotonic() - self.started
+                self.proc.returncode = self.returncode  # so Popen does not wait for it again
+        return self.returncode is not None
+
+    def end(self) -> None:
+        if not self.exited():
+            self.proc.kill()
+            while not self.exited():
+                time.sleep(0.05)
+
+
+def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
+        extra_args: Sequence[str] = (), music_snr_db: float | None = 10.0,
+        record: bool = False, echo_stdout: bool = False, timeout_s: float = 600) -> Outcome:
+    """Run a spoken session with commands played into the microphone; returns its log."""
+    track, spoken = command_track(cues, total_s, workdir, music_snr_db)
+    log_path = workdir / "session.jsonl"
+    log_path.unlink(missing_ok=True)
+    recorder = SpeakerRecorder() if record else None
+    app = _Child([sys.executable, "-m", "voice_coach.cli", "start", script, "--quiet",
+                  "--log", str(log_path), *extra_args])
+    out_lines: list[str] = []
+    reader = threading.Thread(target=_pump, args=(app.proc.stdout, out_lines, echo_stdout),
+                              daemon=True)
+    reader.start()
+    player = None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not any(line["type"] == "step_started" for line in read_log(log_path)):
+            if app.exited() or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if not app.exited():
+            player = MicPlayer(track)
+            player.start()
+        while not app.exited() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        app.end()
+        if player is not None:
+            player.close()
+        if recorder is not None:
+            recorder.close()
+    reader.join(timeout=5)
+    stderr = app.proc.stderr.read() if app.proc.stderr else ""
+    outcome = Outcome(app.returncode, read_log(log_path), "".join(out_lines), stderr, spoken,
+                      wall_s=app.wall_s)
+    if app.usage is not None:
+        outcome.cpu_s = app.usage.ru_utime + app.usage.ru_stime
+        outcome.peak_rss_mb = app.usage.ru_maxrss / 1024
+    if recorder is not None and player is not None:
+        outcome.recording = recorder.audio()
+        if recorder.first_sample_time is not None and player.first_sample_time is not None:
+            outcome.track_start_in_recording_s = (player.first_sample_time
+                                                  - recorder.first_sample_time)
+    return outcome
+
+
+def _pump(stream: Any, lines: list[str], echo: bool) -> None:
+    for line in stream:
+        lines.append(line)
+        if echo:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+
+def chime_onsets(recording: np.ndarray, threshold: float = 0.6,
+                 jump_db: float = 6.0) -> list[float]:
+    """Times (s) in the recording where one of the coach's chimes starts.
+
+    A candidate is a peak of the normalised cross-correlation with the first 60 ms of a chime;
+    it counts only if the energy at the chime's pitch jumps by `jump_db` there, because a
+    sustained note in the music can correlate with a bare sine just as well."""
+    if len(recording) == 0:
+        return []
+    x = recording.astype(np.float64)
+    onsets: list[float] = []
+    for kind in ("ack", "step", "refuse", "end"):
+        template = make_chime(kind)[: int(0.06 * RATE)].astype(np.float64)
+        m = len(template)
+        size = 1 << (len(x) + m - 2).bit_length()
+        corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(template, size)),
+                            size)[: len(x) - m]
+        window_energy = np.convolve(x ** 2, np.ones(m), mode="valid")[: len(corr)]
+        score = corr / (np.sqrt(window_energy * np.sum(template ** 2)) + 1e-12)
+        for i in _peaks(score, threshold, RATE // 2):
+            if _energy_jump_db(x, i, template) >= jump_db:
+                onsets.append(i / RATE)
+    merged: list[float] = []
+    for t in sorted(onsets):  # the kinds share notes: one chime may match several templates
+        if not merged or t - merged[-1] > 0.3:
+            merged.append(t)
+    return merged
+
+
+def _peaks(score: np.ndarray, threshold: float, spacing: int) -> list[int]:
+    above = np.nonzero(score > threshold)[0]
+    peaks: list[int] = []
+    for i in above:
+        if peaks and i - peaks[-1] < spacing:
+            if score[i] > score[peaks[-1]]:
+                peaks[-1] = i
+            continue
+        peaks.append(int(i))
+    return peaks
+
+
+def _energy_jump_db(x: np.ndarray, at: int, template: np.ndarray) -> float:
+    """How much the component matching `template` grew from just before `at` to just after."""
+    m = len(template)
+    before, after = x[max(0, at - m):at], x[at:at + m]
+    if len(before) < m or len(after) < m:
+        return 0.0
+    unit = template / np.sqrt(np.sum(template ** 2))
+    # Projection on the template and its quadrature (phase-free energy at the chime's pitch).
+    quad = np.imag(_analytic(unit))
+    e_before = np.dot(before, unit) ** 2 + np.dot(before, quad) ** 2
+    e_after = np.dot(after, unit) ** 2 + np.dot(after, quad) ** 2
+    return float(10 * np.log10((e_after + 1e-12) / (e_before + 1e-12)))
+
+
+def _analytic(x: np.ndarray) -> np.ndarray:
+    spectrum = np.fft.fft(x)
+    h = np.zeros(len(x))
+    h[0] = 1
+    h[1:(len(x) + 1) // 2] = 2
+    if len(x) % 2 == 0:
+        h[len(x) // 2] = 1
+    return np.fft.ifft(spectrum * h)
