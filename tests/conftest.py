@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import virtual_audio  # noqa: E402
 
-_ERROR = virtual_audio.start()
+# A server of its own for each test run (unless VOICE_COACH_VAUDIO_DIR names one), so two runs
+# on one machine, or a manual session, never play into each other's recordings.
+_OWN = not os.environ.get("VOICE_COACH_VAUDIO_DIR")
+_BASE = (Path(tempfile.mkdtemp(prefix="voice-coach-pa-")) if _OWN
+         else Path(os.environ["VOICE_COACH_VAUDIO_DIR"]))
+_ERROR = virtual_audio.start(_BASE)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -22,3 +30,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "audio" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN and _ERROR is None:
+        virtual_audio.stop(_BASE)
+        shutil.rmtree(_BASE, ignore_errors=True)

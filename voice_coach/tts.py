@@ -299,6 +299,8 @@ class Speech:
             return path
         with self._lock:
             fut = self._inflight.get(key)
+            if fut is None and _wav_complete(path):
+                return path  # finished between the first look and taking the lock
             if fut is None:
                 fut = Future()
                 self._inflight[key] = fut
