@@ -4,9 +4,9 @@ live on a device (AudioOut) or into a buffer for files (RenderAudio), through th
 from __future__ import annotations
 
 import queue
-from abc import ABC, abstractmethod
 import sys
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
