@@ -11,7 +11,7 @@ import pytest
 from voice_coach import bench_echo
 from voice_coach.echo import EchoCanceller, Reference
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+pytestmark = [pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,7 @@ def test_delay_estimate_matches_the_room(virtual_room) -> None:
     assert aec.delay_ms is not None and abs(aec.delay_ms - 45.0) < 2.0
 
 
+@pytest.mark.slow
 def test_long_hardware_delay_found_and_cancelled() -> None:
     scene = bench_echo.build_scene("room", delay_ms=210.0, rt60_s=0.4, gain=0.5, seed=4,
                                    sentences=4, commands=0)
@@ -125,3 +126,21 @@ def test_reference_pairs_playback_with_mic_blocks() -> None:
     ref.write(np.ones(320, np.float32), t0 + 3.0)
     assert not ref.read(t0 + 2.5, 320).any()
     np.testing.assert_allclose(ref.read(t0 + 3.0, 320), 1.0)
+
+
+@pytest.mark.slow
+def test_follows_a_change_of_echo_path_delay() -> None:
+    # A new output device mid-session: the echo arrives 70 ms later from 20 s on.
+    scene = bench_echo.build_scene("switch", delay_ms=45.0, rt60_s=0.25, gain=0.7, seed=5,
+                                   sentences=8, commands=0)
+    cut, shift = 20 * bench_echo.RATE, int(0.07 * bench_echo.RATE)
+    echo = scene.echo.copy()
+    echo[cut:] = scene.echo[cut - shift:len(echo) - shift]
+    scene.mic = scene.mic - scene.echo + echo
+    scene.echo = echo
+    out, _, aec = bench_echo.run(scene, bench_echo.ours)
+    assert isinstance(aec, EchoCanceller)
+    assert aec.delay_ms is not None and abs(aec.delay_ms - 115.0) < 2.0
+    late = np.zeros(len(out), bool)
+    late[cut + 8 * bench_echo.RATE:] = True  # re-converged within 8 s of the change
+    assert bench_echo.erle_db(scene.echo, out, late) > 20.0

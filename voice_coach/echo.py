@@ -106,6 +106,8 @@ class EchoCanceller:
         self._wf = np.zeros((self.k, bins), np.complex128)  # foreground: used for output
         self._wb = np.zeros((self.k, bins), np.complex128)  # background: always adapting
         self._swapped = False
+        self._x = np.zeros((self.k, bins), np.complex128)
+        self._x_align = -1
         self.mu_max = 2.0
         self.leak = 1.0
         self._learned = 0
@@ -170,7 +172,7 @@ class EchoCanceller:
         if est is None:
             return
         self._recent = (self._recent + [est])[-3:]
-        # Three confident estimates within 2 ms of each other: the path is steady, adopt it.
+        # Three confident estimates in a row within 2 ms of each other: adopt it.
         if len(self._recent) == 3 and np.ptp(self._recent) < 0.002 * self.rate:
             new = float(np.median(self._recent))
             if self.delay_samples is None or abs(new - self.delay_samples) > 0.5:
@@ -183,12 +185,20 @@ class EchoCanceller:
         self._mic[:-n] = self._mic[n:]
         self._mic[-n:] = d
         self._frames += 1
-        if self._frames % self.estimate_every == 0:
+        # Look for the delay four times a second until found, then once a second to track it.
+        every = self.estimate_every * (1 if self.delay_samples is None else 4)
+        if self._frames % every == 0:
             self._track_delay()
         end = len(self._ref) - self._align
         seg = self._ref[end - (k + 1) * n: end]
-        # Partition p holds the 2n reference samples ending p blocks ago (newest first).
-        x = np.fft.rfft(sliding_window_view(seg, 2 * n)[::n][::-1], axis=1)
+        if self._x_align != self._align:
+            # Partition p holds the 2n reference samples ending p blocks ago (newest first).
+            self._x = np.fft.rfft(sliding_window_view(seg, 2 * n)[::n][::-1], axis=1)
+            self._x_align = self._align
+        else:  # the usual case: one new block in, the oldest out
+            self._x[1:] = self._x[:-1]
+            self._x[0] = np.fft.rfft(seg[-2 * n:])
+        x = self._x
         yf = np.fft.irfft(np.sum(self._wf * x, axis=0))[n:]
         yb = np.fft.irfft(np.sum(self._wb * x, axis=0))[n:]
         ef, eb = d - yf, d - yb
