@@ -207,7 +207,7 @@ def candidates() -> dict[str, Callable[[], tuple[Canceller, int, object]]]:
     try:
         import pyaec  # noqa: F401
         found["speex MDF+pre (pyaec)"] = speex_mdf
-    except (ImportError, OSError):
+    except (ImportError, OSError, AttributeError):  # pyaec sets lib=None if its .so fails
         pass
     return found
 
