@@ -73,6 +73,8 @@ def test_speech_over_music_reaches_the_speaker(tmp_path):
     voice = speech.render(LINE)
     done: list[int] = []
     out = AudioOut(Settings(output_device="spk"), done.append, speech=speech)
+    tapped: list[tuple[np.ndarray, int]] = []
+    out.tap(lambda block, first: tapped.append((block.copy(), first)))
     recorder = virtual_audio.MonitorRecorder()
     with out:
         time.sleep(1.5)  # music alone first
@@ -98,6 +100,13 @@ def test_speech_over_music_reaches_the_speaker(tmp_path):
     assert before_db > -45  # music was playing
     # ...and kept playing under the voice, ducked by about 14 dB.
     assert before_db - 17 < under_db < before_db - 10
+    # The tap saw exactly what was played: contiguous blocks that hold the same speech.
+    firsts = [first for _, first in tapped]
+    assert firsts == list(range(0, len(tapped) * 1024, 1024))
+    played = np.concatenate([block for block, _ in tapped]).mean(axis=1)
+    at = _locate(played, ref)
+    heard = played[at:at + len(ref)]
+    assert np.dot(heard, ref) / np.sqrt(np.dot(heard, heard) * np.dot(ref, ref)) > 0.95
     print(f"underruns: {underruns}")
 
 

@@ -119,6 +119,11 @@ class AudioOut(_Effects):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def tap(self, listener: Callable[[np.ndarray, int], None]) -> None:
+        """Also send every output block (stereo float32, first frame number) to `listener`,
+        on the mixing thread, just before it is queued for the device; keep it quick."""
+        self.player.taps.append(listener)
+
     def say(self, text: str, utterance_id: int, kind: str = "step") -> None:
         with self._lock:
             self._pending.add(utterance_id)

@@ -98,6 +98,9 @@ class Player:
         self.underruns = 0  # PortAudio reported output underflow
         self.starved = 0  # the mixer thread fell behind: we played silence
         self.frames_out = 0
+        # Called on the mixing thread with each block and its first frame number, before it is
+        # played (queue + device latency later): the playback reference for echo removal.
+        self.taps: list[Callable[[np.ndarray, int], None]] = []
         # When the mixer's first voice frame went to the device (perf_counter), for the bench.
         self.voice_out_time: float | None = None
 
@@ -125,7 +128,7 @@ class Player:
         self._running = True
         for _ in range(self._depth):  # prime: the first callbacks find blocks ready
             self._space.acquire()
-            self._blocks.put(self.mixer.mix_block())
+            self._blocks.put(self._mix())
         self._thread = threading.Thread(target=self._produce, daemon=True, name="audio-mix")
         self._thread.start()
         self._stream.start()
@@ -153,7 +156,14 @@ class Player:
                         self._on_problem(False, "the sound output stopped")
                 continue
             # Mixed only now, when there is room: control changes are as fresh as possible.
-            self._blocks.put(self.mixer.mix_block())
+            self._blocks.put(self._mix())
+
+    def _mix(self) -> np.ndarray:
+        first = self.mixer.frames_mixed
+        block = self.mixer.mix_block()
+        for tap in self.taps:
+            tap(block, first)
+        return block
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
         if status.output_underflow:
