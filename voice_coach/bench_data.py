@@ -96,6 +96,14 @@ def _synth(engine: str, voice: str, wpm: int, text: str, out: Path) -> None:
     subprocess.run(cmd, check=True, capture_output=True, timeout=60)
 
 
+def speak(text: str, voice: str = "slt", synth: str = "flite", wpm: int = 160) -> np.ndarray:
+    """One phrase as 16 kHz int16, silence trimmed (for tests and the bench)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "x.wav"
+        _synth(synth, voice, wpm, text, wav)
+        return trim(read_wav(wav))
+
+
 def trim(x: np.ndarray, floor_db: float = -45.0) -> np.ndarray:
     """Cut leading/trailing silence (10 ms frames below floor_db re the peak frame) so a clip's
     ends are the phrase's ends, which the delay measurement depends on."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bench_data
+from . import bench_data, commands
 from .audio_in import RATE, chunks, to_int16
 from .engines.base import Detection, Engine
 
@@ -183,7 +183,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 f"extra {sc.extra}")
         fa, fa_s, fa_by = _false_accepts(make, ts, quick, log)
         cpu += fa_s[1]
-        audio_s += fa_s[0]
+        audio_s += fa_s[0] + fa_by["narration"]["audio_s"]
         held = [v for v in per_voice if tuple(v.split(":", 1)) in bench_data.HELD_OUT]
         result.update({
             "recall": recall,
@@ -208,12 +208,15 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
 
 def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bool,
                    log: Callable[[str], None]) -> tuple[int, tuple[float, float], dict]:
-    """Command-free audio: near misses and chatter from the receiver, the coach's narration (with
-    the engine told the coach is speaking), real read speech, and music alone; all over music at
-    10 dB, the level the recall target is set at."""
+    """Command-free audio: near misses and chatter from the receiver, real read speech, and music
+    alone, all over music at 10 dB (the headline rate); plus the coach's narration, which holds
+    command words, with the engine told the coach is speaking (reported on its own)."""
+    def free(c: bench_data.Clip) -> bool:  # truly command-free: no command phrase in it at all
+        return commands.parse(c.text) is None
+
     groups = {
-        "near_miss": ([c for c in ts.clips if c.kind == "near"], ()),
-        "chatter": ([c for c in ts.clips if c.kind in ("chatter", "human")], ()),
+        "near_miss": ([c for c in ts.clips if c.kind == "near" and free(c)], ()),
+        "chatter": ([c for c in ts.clips if c.kind in ("chatter", "human") and free(c)], ()),
         "narration": ([c for c in ts.clips if c.kind == "narration"], ("narration",)),
     }
     total, audio_s, cpu = 0, 0.0, 0.0
@@ -221,9 +224,12 @@ def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bo
     for k, (kind, (clips, coach_kinds)) in enumerate(groups.items()):
         st = assemble(clips, seed=100 + k, coach_kinds=coach_kinds)
         run = run_engine(make, mix(st, 10.0, seed=100 + k), st.coach)
-        total += len(run.detections)
-        audio_s, cpu = audio_s + run.audio_s, cpu + run.cpu_s
-        by[kind] = {"false_accepts": len(run.detections), "audio_s": round(run.audio_s, 1)}
+        cpu += run.cpu_s
+        by[kind] = {"false_accepts": len(run.detections), "audio_s": round(run.audio_s, 1),
+                    "per_hour": round(len(run.detections) / run.audio_s * 3600, 1)}
+        if kind != "narration":  # the coach's own voice is reported on its own, not headline
+            total += len(run.detections)
+            audio_s += run.audio_s
         log(f"{kind}: {len(run.detections)} false accepts in {run.audio_s:.0f} s "
             + str([(d.command, d.text) for d in run.detections][:8]))
     music_s = 60.0 if quick else 300.0
@@ -231,7 +237,8 @@ def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bo
     run = run_engine(make, mix(only, 0.0, seed=200), [])
     total += len(run.detections)
     audio_s, cpu = audio_s + run.audio_s, cpu + run.cpu_s
-    by["music_only"] = {"false_accepts": len(run.detections), "audio_s": music_s}
+    by["music_only"] = {"false_accepts": len(run.detections), "audio_s": music_s,
+                        "per_hour": round(len(run.detections) / music_s * 3600, 1)}
     log(f"music only: {len(run.detections)} false accepts in {music_s:.0f} s")
     return total, (audio_s, cpu), by
 

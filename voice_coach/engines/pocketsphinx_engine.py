@@ -25,10 +25,10 @@ from .base import SAMPLE_RATE, Detection
 FRAME = SAMPLE_RATE // 100  # pocketsphinx frames are 10 ms
 
 # Likelihood-ratio bar (log-score units per frame of the phrase) per command; default for the rest.
-LLR_MIN: dict[str, float] = {"harder": -15.0, "softer": -30.0, "stop": -30.0, "pause": -28.0}
-LLR_DEFAULT = -25.0
+LLR_MIN: dict[str, float] = {"harder": -22.0, "softer": -38.0, "stop": -32.0, "pause": -32.0}
+LLR_DEFAULT = -30.0
 COACH_MARGIN = 15.0  # extra bar while the coach's own voice is playing
-DECOY_MARGIN = -5.0  # the command must explain the sound about as well as any decoy word
+DECOY_MARGIN = -8.0  # the command must explain the sound about as well as any decoy word
 SCORE_SCALE = 1e4  # hyp scores come as exp(log-score); ln() of them is tiny, so rescale
 MIN_FRAMES_PER_PHONE = 3.0  # a real spoken phone lasts >= 30 ms; clicks and blips are shorter
 PRE_S, POST_S = 0.30, 0.15  # verification window around the spotted phrase

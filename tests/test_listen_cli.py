@@ -1,0 +1,99 @@
+"""`voice-coach listen --input` and `voice-coach bench listen --data` end to end, as a user runs
+them: a real process, a real WAV, the bundled recognizer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from voice_coach import bench_data
+from voice_coach.audio_in import to_int16
+
+pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="needs flite (apt)")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "voice_coach.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def commands_over_music(tmp: Path, phrases: list[str], voice: str) -> tuple[Path, list[float]]:
+    """A 44.1 kHz stereo WAV (what a phone or a DAW writes): phrases over the music at 15 dB."""
+    parts, ends, t = [np.zeros(16_000, np.float32)], [], 16_000
+    for p in phrases:
+        x = bench_data.speak(p, voice).astype(np.float32)
+        x *= 0.1 / np.sqrt(np.mean(x ** 2))
+        parts += [x, np.zeros(28_000, np.float32)]
+        ends.append((t + len(x)) / 16_000)
+        t += len(x) + 28_000
+    audio = np.concatenate(parts)
+    audio += bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-15 / 20)
+    hi = resample_poly(audio, 441, 160)
+    stereo = np.stack([hi, 0.8 * hi], axis=1)
+    path = tmp / "commands.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44_100)
+        w.writeframes(to_int16(stereo.reshape(-1)).tobytes())
+    return path, ends
+
+
+def test_listen_input_json_prints_the_commands_in_order(tmp_path: Path) -> None:
+    wav, ends = commands_over_music(tmp_path, ["softer", "next", "that hurts"], "rms")
+    r = cli("listen", "--input", str(wav), "--json", "--engine", "pocketsphinx")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["command"] for row in rows] == ["softer", "next", "softer"]
+    for row, end in zip(rows, ends, strict=True):
+        assert end - 0.4 <= row["t"] <= end + 0.8
+        assert row["engine"] == "pocketsphinx" and row["text"] and 0 < row["confidence"] <= 1
+    assert "pocketsphinx" in r.stderr  # the CLI says which engine listens
+
+
+def test_listen_bad_input_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "x.wav").write_text("hello")
+    r = cli("listen", "--input", str(tmp_path / "x.wav"))
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].startswith("voice-coach: error:")
+    assert "Traceback" not in r.stderr
+    r = cli("listen", "--input", str(tmp_path / "x.wav"), "--engine", "nope")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_bench_listen_on_a_labelled_folder(tmp_path: Path) -> None:
+    wav, ends = commands_over_music(tmp_path, ["next", "stop"], "rms")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.move(str(wav), data / "take1.wav")
+    speech = bench_data.speak("i think the weather will be lovely tomorrow", "slt")
+    with wave.open(str(data / "chat.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(np.concatenate([np.zeros(8000, np.int16), speech]).tobytes())
+    (data / "labels.tsv").write_text(
+        f"take1.wav\t{ends[0] - 0.5:.2f}\t{ends[0]:.2f}\tnext\n"
+        f"take1.wav\t{ends[1] - 0.5:.2f}\t{ends[1]:.2f}\tstop\n")
+    r = cli("bench", "listen", "--data", str(data))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["recall"]["data"] == 1.0 and result["commands"] == 2
+    assert result["false_accepts_per_hour"] == 0.0
+    assert 0 < result["rtf"] < 1 and result["peak_rss_mb"] > 0
+    assert result["delay_p95_s"] is not None
+
+
+def test_bench_rejects_bad_labels(tmp_path: Path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "labels.tsv").write_text("a.wav\t1\t2\tdance\n")
+    r = cli("bench", "listen", "--data", str(tmp_path))
+    assert r.returncode == 2 and "labels.tsv:1" in r.stderr
