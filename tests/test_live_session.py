@@ -1,0 +1,59 @@
+"""End to end on the virtual devices: a real spoken session (speech over music out, the
+recogniser listening in) while a synthetic voice speaks into the virtual microphone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voice_coach.cli_live import match
+from voice_coach.selfdrive import Cue, run
+from voice_coach.virtual_audio import RoomEcho
+
+pytestmark = pytest.mark.audio
+
+
+def commands_of(outcome) -> list[str]:
+    return [h["command"] for h in outcome.heard()]
+
+
+def test_spoken_commands_over_music_are_applied_in_order(tmp_path: Path):
+    # In the coach's pauses: after "next" the oil step's instructions take ~17 s.
+    cues = [Cue(18, "next"), Cue(40, "softer"), Cue(47, "louder"), Cue(54, "pause"),
+            Cue(60, "resume"), Cue(66, "stop")]
+    outcome = run("quick", cues, 72, tmp_path, music_snr_db=10, timeout_s=240)
+    assert outcome.returncode == 0, outcome.stderr[-800:]
+    heard = commands_of(outcome)
+    assert heard == ["next", "softer", "louder", "pause", "resume", "stop"], heard
+    applied = [line["type"] for line in outcome.log]
+    assert "music_gain" in applied and "finish" in applied
+
+
+def test_the_coach_does_not_hear_itself(tmp_path: Path):
+    """Two minutes of the coach's own speech and music fed back into the microphone, as by a
+    speaker in a room, with nobody speaking: no command may fire."""
+    with RoomEcho():
+        outcome = run("back-rub", [Cue(1, "next")], 120, tmp_path, music_snr_db=None,
+                      extra_args=["--pressure", "medium"], timeout_s=120)
+    # The one real "next" may or may not be caught over the echo; nothing else may appear.
+    heard = commands_of(outcome)
+    assert heard in ([], ["next"]), heard
+    assert sum(line["type"] == "step_started" for line in outcome.log) >= 2 or not heard
+
+
+def test_a_command_mid_sentence_is_applied(tmp_path: Path):
+    # At 3 s the coach is still reading the checklist (about 15 s of speech).
+    outcome = run("quick", [Cue(3, "next"), Cue(9, "stop")], 16, tmp_path,
+                  music_snr_db=10, timeout_s=120)
+    heard = commands_of(outcome)
+    missed, false = match(["next", "stop"], heard)
+    assert (missed, false) == (0, 0), heard
+    cancels = [line for line in outcome.log if line["type"] == "cancel_speech"]
+    assert cancels and cancels[0]["t"] < 10  # the checklist was cut short, not finished
+
+
+def test_match_counts_misses_and_false_commands():
+    assert match(["next", "softer", "stop"], ["next", "stop"]) == (1, 0)
+    assert match(["next"], ["next", "harder"]) == (0, 1)
+    assert match([], []) == (0, 0)
