@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import virtual_audio
 from voice_coach.audio_out import AudioOut
 from voice_coach.config import Settings
 from voice_coach.errors import UserError
+from voice_coach.events import DeviceProblem
 from voice_coach.player import list_devices, resolve_output_device
 from voice_coach.tts import MIXER_RATE, Speech
 
@@ -209,3 +211,29 @@ def test_start_speaks_over_music_on_the_virtual_speaker(tmp_path):
     # -26 dBFS nominal, 14 dB lower while the coach speaks).
     music_db = _level_in_pauses(seg, ref)
     assert -55 < music_db < -33
+
+
+def test_speaker_loss_is_reported_and_playback_comes_back(tmp_path):
+    problems: list[DeviceProblem] = []
+    done: list[int] = []
+    out = AudioOut(Settings(output_device="spk"), done.append, on_problem=problems.append,
+                   speech=Speech(cache_dir=tmp_path))
+    base = Path(os.environ["PULSE_RUNTIME_PATH"]).parent  # this test run's own server
+    with out:
+        time.sleep(0.5)
+        virtual_audio.stop(base)  # the sound server dies under the running stream
+        try:
+            assert _wait(lambda: any(not p.ok for p in problems), 10)
+            assert problems[0] == DeviceProblem("speaker", False, "the sound output stopped")
+            # Session time goes on while nobody hears it: speech still finishes.
+            out.say("Keep one hand on them at all times.", 3)
+            assert _wait(lambda: done == [3], 15)
+        finally:
+            assert virtual_audio.start(base) is None
+        assert _wait(lambda: problems[-1].ok, 20), problems
+        recorder = virtual_audio.MonitorRecorder()
+        time.sleep(3)
+        rec = recorder.stop()
+    assert out.player.reconnects == 1
+    levels = _frames_db(rec)
+    assert len(levels) >= 10 and levels[-10:].min() > -45  # the music plays again

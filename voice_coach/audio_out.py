@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import Settings
 from .errors import UserError
-from .events import CancelSpeech, Chime, Duck, Effect, MusicGain, Say
+from .events import CancelSpeech, Chime, DeviceProblem, Duck, Effect, MusicGain, Say
 from .mixer import Mixer
 from .music import MusicSource, find_tracks
 from .tts import Speech, check_voice, list_voices
@@ -83,7 +83,7 @@ class AudioOut(_Effects):
     """Live output. Callbacks (on_speech_done) arrive on audio threads: post, don't work."""
 
     def __init__(self, settings: Settings, on_speech_done: Callable[[int], None],
-                 on_problem: Callable[[bool, str], None] | None = None,
+                 on_problem: Callable[[DeviceProblem], None] | None = None,
                  speech: Speech | None = None) -> None:
         from .player import Player
 
@@ -92,12 +92,18 @@ class AudioOut(_Effects):
         self.speech = speech or build_speech(settings)
         self.speech.warm_up()  # overlaps the music decoding below
         self.mixer = build_mixer(settings, on_speech_done)
-        self.player = Player(self.mixer, settings.output_device, on_problem=on_problem)
+        self._on_problem = on_problem
+        self.player = Player(self.mixer, settings.output_device, on_problem=self._speaker)
         self._lock = threading.Lock()
         self._pending: set[int] = set()  # said, not yet handed to the mixer
         self._cancelled: set[int] = set()
         self._todo: queue.Queue[tuple[str, int] | None] = queue.Queue()
         self._feeder: threading.Thread | None = None
+        self._speech_failed = False
+
+    def _speaker(self, ok: bool, detail: str) -> None:
+        if self._on_problem is not None:
+            self._on_problem(DeviceProblem("speaker", ok, detail))
 
     def start(self) -> None:
         """Open the device (UserError if impossible) and start the speech feeder."""
@@ -143,8 +149,12 @@ class AudioOut(_Effects):
             audio: np.ndarray | None
             try:
                 audio = None if uid in self._cancelled else self.speech.render(text)
-            except UserError as err:
-                print(f"voice-coach: warning: {err}", file=sys.stderr)
+            except UserError as err:  # no synthesiser works: say so once, keep the session going
+                if not self._speech_failed:
+                    self._speech_failed = True
+                    print(f"voice-coach: warning: {err}", file=sys.stderr)
+                    if self._on_problem is not None:
+                        self._on_problem(DeviceProblem("speech", False, str(err)))
                 audio = None
             with self._lock:
                 if audio is None or uid in self._cancelled:

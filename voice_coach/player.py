@@ -98,6 +98,9 @@ class Player:
         self.underruns = 0  # PortAudio reported output underflow
         self.starved = 0  # the mixer thread fell behind: we played silence
         self.frames_out = 0
+        self.reconnects = 0
+        self._device: int | None = None
+        self._channels = 2
         # Called on the mixing thread with each block and its first frame number, before it is
         # played (queue + device latency later): the playback reference for echo removal.
         self.taps: list[Callable[[np.ndarray, int], None]] = []
@@ -114,14 +117,11 @@ class Player:
 
     def start(self) -> None:
         sd = sounddevice()
-        device = resolve_output_device(self.device_spec)
-        info = sd.query_devices(device, kind="output")
-        channels = min(2, int(info["max_output_channels"]))
+        self._device = resolve_output_device(self.device_spec)
+        info = sd.query_devices(self._device, kind="output")
+        self._channels = min(2, int(info["max_output_channels"]))
         try:
-            self._stream = sd.OutputStream(
-                samplerate=self.mixer.rate, blocksize=self.mixer.block, device=device,
-                channels=channels, dtype="float32", latency=self.latency,
-                callback=self._callback)
+            self._stream = self._open()
         except sd.PortAudioError as err:
             raise UserError(f"cannot open sound output '{info['name']}' at {self.mixer.rate} Hz "
                             f"({err}); try another --output-device or " + NO_DEVICE_HINT) from err
@@ -133,10 +133,19 @@ class Player:
         self._thread.start()
         self._stream.start()
 
+    def _open(self) -> Any:
+        sd = sounddevice()
+        return sd.OutputStream(samplerate=self.mixer.rate, blocksize=self.mixer.block,
+                               device=self._device, channels=self._channels, dtype="float32",
+                               latency=self.latency, callback=self._callback)
+
     def close(self) -> None:
         self._running = False
         if self._thread is not None:
-            self._thread.join(timeout=2)
+            self._thread.join(timeout=5)
+        self._close_stream()
+
+    def _close_stream(self) -> None:
         if self._stream is not None:
             try:
                 self._stream.stop()
@@ -146,17 +155,38 @@ class Player:
             self._stream = None
 
     def _produce(self) -> None:
-        lost = False
         while self._running:
-            if not self._space.acquire(timeout=0.25):
+            if self._space.acquire(timeout=0.25):
+                # Mixed only now, when there is room: control changes are as fresh as possible.
+                self._blocks.put(self._mix())
+            elif self._stream is not None and not self._stream.active:
                 # The callback stopped taking blocks: PulseAudio or the device went away.
-                if not lost and self._stream is not None and not self._stream.active:
-                    lost = True
-                    if self._on_problem:
-                        self._on_problem(False, "the sound output stopped")
+                self._ride_out_loss()
+
+    def _ride_out_loss(self) -> None:
+        """Keep the session's audio time going (speech finishes, SpeechDone arrives) while the
+        output is gone, and reopen it every couple of seconds until it plays again."""
+        if self._on_problem:
+            self._on_problem(False, "the sound output stopped")
+        block_s = self.mixer.block / self.mixer.rate
+        next_try = time.monotonic() + 1.0
+        while self._running:
+            time.sleep(block_s)
+            self._mix()  # heard by nobody, but time moves on
+            if time.monotonic() < next_try:
                 continue
-            # Mixed only now, when there is room: control changes are as fresh as possible.
-            self._blocks.put(self._mix())
+            next_try = time.monotonic() + 2.0
+            self._close_stream()
+            try:
+                stream = self._open()
+                stream.start()
+            except Exception:  # still gone (PortAudio reports it in many ways): try later
+                continue
+            self._stream = stream
+            self.reconnects += 1
+            if self._on_problem:
+                self._on_problem(True, "the sound output is back")
+            return
 
     def _mix(self) -> np.ndarray:
         first = self.mixer.frames_mixed
