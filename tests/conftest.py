@@ -22,6 +22,9 @@ _BASE = (Path(tempfile.mkdtemp(prefix="voice-coach-pa-")) if _OWN
          else Path(os.environ["VOICE_COACH_VAUDIO_DIR"]))
 _ERROR = virtual_audio.start(_BASE)
 
+# Sessions the tests run save their history and profiles here, not in the user's data folder.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="voice-coach-test-data-")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if _ERROR is None:

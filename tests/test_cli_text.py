@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,48 @@ def test_version_and_help():
     for sub in ["start", "scripts", "bench"]:
         result = voice_coach(sub, "--help")
         assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_for_name_remembers_pressure_for_next_time(tmp_path: Path):
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    first = subprocess.run([*CLI, "start", "quick", "--text", "--for", "Sam", "--speed", "100"],
+                           input="next\nharder\nstop\n", capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "Remembered for Sam: back medium" in first.stderr
+    log = tmp_path / "second.jsonl"
+    second = subprocess.run([*CLI, "start", "quick", "--text", "--for", "Sam", "--speed", "100",
+                             "--log", str(log)], input="next\nstop\n", capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert second.returncode == 0, second.stderr
+    sets = [(line["step"], line["level"]) for line in map(json.loads, log.read_text().split("\n")
+                                                           [:-1]) if line["type"] == "pressure_set"]
+    assert ("long-strokes", "medium") in sets  # started where Sam liked it last time
+    summaries = list((tmp_path / "data" / "voice-coach" / "sessions").glob("*.json"))
+    assert len(summaries) == 2
+
+
+def test_sigterm_saves_the_summary_so_far(tmp_path: Path):
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    log = tmp_path / "s.jsonl"
+    app = subprocess.Popen([*CLI, "start", "back-rub", "--text", "--log", str(log)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert app.stdin is not None
+        app.stdin.write("next\n")
+        app.stdin.flush()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and '"step_id": "oil"' not in (
+                log.read_text() if log.exists() else ""):
+            time.sleep(0.1)
+        app.send_signal(signal.SIGTERM)
+        _, err = app.communicate(timeout=30)
+    finally:
+        app.kill()
+    assert "Traceback" not in err
+    summaries = list((tmp_path / "data" / "voice-coach" / "sessions").glob("*.json"))
+    assert len(summaries) == 1
+    summary = json.loads(summaries[0].read_text())
+    assert summary["finish_reason"] == "interrupted"
+    assert [s["id"] for s in summary["steps"]] == ["prepare", "oil"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import phrasing
+from . import history, phrasing, profiles, storage
 from .cli_options import (
     add_listening,
     add_output_device,
@@ -45,6 +47,8 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
                        help="the pressure to work up to where it is safe (default: light)")
     start.add_argument("--log", type=Path, metavar="FILE",
                        help="append a JSON-lines log of every event and effect to FILE")
+    start.add_argument("--for", dest="person", metavar="NAME",
+                       help="remember this person's preferred pressure per area for next time")
     start.add_argument("--quiet", action="store_true",
                        help="plain log lines instead of the live view")
     add_speech_and_music(start)
@@ -56,18 +60,28 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
     scripts.set_defaults(func=run_scripts)
 
 
-def prepare_state(args: argparse.Namespace, script: Script) -> SessionState:
+def prepare_state(args: argparse.Namespace, script: Script, settings: Settings,
+                  preferred: dict[str, Level]) -> SessionState:
     start = Level.parse(args.pressure) if args.pressure else None
-    return new_session(script, start_pressure=start, options=Options())
+    return new_session(script, start_pressure=start, preferred=preferred,
+                       options=Options(duck_db=settings.duck_db))
 
 
 def run_start(args: argparse.Namespace) -> int:
     script = load_script(args.script)
     settings = settings_from_args(args)
-    state = prepare_state(args, script)
+    data = storage.data_dir(settings.data_dir)
+    recorder = history.start_recording(script, settings.person, data, time.time())
+    preferred: dict[str, Level] = {}
+    if settings.person:
+        preferred, warning = profiles.load_profile(data, settings.person)
+        if warning:  # a damaged profile is set aside; the session still starts
+            print(f"voice-coach: warning: {warning}", file=sys.stderr)
     log = JsonLog(args.log) if args.log else None
-    coordinator = Coordinator(state, sinks=[], observers=[log] if log else [],
+    coordinator = Coordinator(prepare_state(args, script, settings, preferred), sinks=[],
+                              observers=[recorder, *([log] if log else [])],
                               speed=settings.speed)
+    _stop_on_sigterm()
     try:
         if args.text:
             coordinator.add_sink(TextSink(coordinator.post))
@@ -75,10 +89,29 @@ def run_start(args: argparse.Namespace) -> int:
         else:
             final = _run_spoken(coordinator, script, settings, args.quiet)
     finally:
+        # Whatever happened (finished, Ctrl-C, SIGTERM, a device error): keep what was done.
         if log:
             log.close()
+        if coordinator.state.started:
+            _save_history(recorder)
     print(f"\nSession {final.finish_reason} after {final.clock_s / 60:.1f} minutes.")
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the session like Ctrl-C does, so the summary so far is saved."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _save_history(recorder: history.SessionRecorder) -> None:
+    try:
+        for note in history.finish_recording(recorder):
+            print(note, file=sys.stderr)
+    except storage.StorageError as err:
+        print(f"voice-coach: warning: {err}", file=sys.stderr)
 
 
 def _run(coordinator: Coordinator, script: Script) -> SessionState:

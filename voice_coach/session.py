@@ -288,6 +288,8 @@ def _pressure(out: _Out, command: str, pain: bool) -> None:
         return
     if command == "harder":
         if s.level >= s.cap:
+            # They want at least this much here: remember it, as far as the cap allows.
+            out.state = replace(s, preferred={**s.preferred, zone: s.level})
             out.add(Chime("refuse"), PressureSet(s.level.label, s.level.scale, zone, "cap"))
             out.cancel()
             out.say(phrasing.at_cap(zone, s.level), "ack")
