@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from voice_coach import bench_echo
-from voice_coach.echo import EchoCanceller, Reference
+from voice_coach.echo import EchoCanceller, Reference, have_webrtc
 
 pytestmark = [pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]
 
@@ -46,6 +46,18 @@ def test_command_survives_doubletalk(virtual_room) -> None:
     assert bench_echo.near_end_quality(scene, out, a, b)[0] > 0.97
 
 
+def test_webrtc_engine_is_the_default_and_removes_the_echo(virtual_room) -> None:
+    if not have_webrtc():
+        pytest.skip("pywebrtc-audio not installed")
+    assert EchoCanceller(16000).engine == "webrtc"
+    scene, _, _ = virtual_room
+    out, _, _ = bench_echo.run(scene, bench_echo.webrtc_aec3)
+    result = bench_echo.score(scene, out)
+    assert result["erle_db"] > 15.0, result
+    for a, b, _ in scene.commands:  # the commands come through (if less cleanly than ours)
+        assert bench_echo.near_end_quality(scene, out, a, b)[0] > 0.6
+
+
 def test_delay_estimate_matches_the_room(virtual_room) -> None:
     _, _, aec = virtual_room
     assert aec.delay_ms is not None and abs(aec.delay_ms - 45.0) < 2.0
@@ -61,8 +73,11 @@ def test_long_hardware_delay_found_and_cancelled() -> None:
     assert bench_echo.score(scene, out)["erle_db"] > 15.0
 
 
-def test_silence_clipping_and_garbage_stay_finite() -> None:
-    aec = EchoCanceller(16000)
+@pytest.mark.parametrize("engine", ["adaptive", "webrtc"])
+def test_silence_clipping_and_garbage_stay_finite(engine: str) -> None:
+    if engine == "webrtc" and not have_webrtc():
+        pytest.skip("pywebrtc-audio not installed")
+    aec = EchoCanceller(16000, engine=engine)
     rng = np.random.default_rng(0)
     # Silence in, silence out.
     z = np.zeros(320, np.int16)
@@ -84,7 +99,7 @@ def test_silence_clipping_and_garbage_stay_finite() -> None:
 
 
 def test_any_block_size_keeps_length_and_latency() -> None:
-    aec = EchoCanceller(16000, suppress=False)
+    aec = EchoCanceller(16000, engine="adaptive", suppress=False)
     rng = np.random.default_rng(1)
     speech = rng.standard_normal(16000).astype(np.float32) * 0.1
     silent = np.zeros_like(speech)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .echo import EchoCanceller
+from .echo import EchoCanceller, have_webrtc
 from .errors import UserError
 
 RATE = 16000
@@ -166,15 +166,13 @@ Canceller = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def ours(suppress: bool = True) -> tuple[Canceller, int, object]:
-    aec = EchoCanceller(RATE, suppress=suppress)
+    aec = EchoCanceller(RATE, engine="adaptive", suppress=suppress)
     return aec.process, aec.latency_samples, aec
 
 
 def webrtc_aec3() -> tuple[Canceller, int, object]:
-    from pywebrtc_audio import EchoCanceller as Aec3
-
-    aec = Aec3(sample_rate=RATE, stream_delay_ms=0)  # no hint: AEC3 finds the delay itself
-    return aec.process, 0, aec
+    aec = EchoCanceller(RATE, engine="webrtc")  # no delay hint: AEC3 finds the delay itself
+    return aec.process, aec.latency_samples, aec
 
 
 def speex_mdf(filter_s: float = 0.5, preprocess: bool = True) -> tuple[Canceller, int, object]:
@@ -199,14 +197,12 @@ def candidates() -> dict[str, Callable[[], tuple[Canceller, int, object]]]:
     """Every canceller that can run here; missing optional libraries are left out."""
     found: dict[str, Callable[[], tuple[Canceller, int, object]]] = {
         "ours (PBFDAF+RES)": ours, "ours, linear only": lambda: ours(False)}
-    try:
-        import pywebrtc_audio  # noqa: F401
+    if have_webrtc():
         found["webrtc AEC3 (pywebrtc-audio)"] = webrtc_aec3
-    except ImportError:
-        pass
     try:
         import pyaec  # noqa: F401
         found["speex MDF+pre (pyaec)"] = speex_mdf
+        found["speex MDF, linear (pyaec)"] = lambda: speex_mdf(preprocess=False)
     except (ImportError, OSError, AttributeError):  # pyaec sets lib=None if its .so fails
         pass
     return found
@@ -285,10 +281,12 @@ def score(scene: Scene, out: np.ndarray) -> dict:
     }
 
 
-def bench(quick: bool = False, seed: int = 1) -> dict:
+def bench(quick: bool = False, seed: int = 1, live: bool = False) -> dict:
     scenes = [build_scene("virtual", 45.0, 0.25, 0.7, seed)]
     if not quick:
         scenes.append(build_scene("room", 180.0, 0.4, 0.5, seed + 1))
+    if live:
+        scenes.append(record_live(build_scene("live", seed=seed + 2, sentences=6, commands=3)))
     makers: dict[str, Callable[[], tuple[Canceller, int, object]] | None] = {"none": None}
     makers.update(candidates())
     results: dict = {}
@@ -322,10 +320,72 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
                                          "and CPU real-time factor, per candidate.")
     p.add_argument("--quick", action="store_true", help="one scene (virtual devices) only")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--live", action="store_true",
+                   help="also play and record through the virtual PulseAudio devices with a "
+                        "room loopback (their clocks drift, as separate real devices do)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    results = bench(args.quick, args.seed)
-    print(json.dumps({"bench": "echo", "default": "ours (PBFDAF+RES)", "scenes": results}))
+    results = bench(args.quick, args.seed, args.live)
+    default = "webrtc AEC3 (pywebrtc-audio)" if have_webrtc() else "ours (PBFDAF+RES)"
+    print(json.dumps({"bench": "echo", "default": default, "scenes": results}))
     return 0
+
+
+def record_live(scene: Scene) -> Scene:
+    """Play the scene's far end on the virtual speaker with the room loopback on, record the
+    virtual microphone, and pair the two through `Reference` by the streams' own clocks."""
+    import queue
+
+    from scipy.signal import resample_poly
+
+    from . import virtual_audio
+    from .echo import Reference
+
+    err = virtual_audio.start()
+    if err:
+        raise UserError(f"virtual audio devices unavailable: {err}")
+    import sounddevice as sd
+
+    far48 = resample_poly(scene.reference, 3, 1).astype(np.float32)
+    far16 = scene.reference.astype(np.float32)
+    ref = Reference(RATE, seconds=len(far16) / RATE + 5)
+    pos = [0]
+
+    def out_cb(outdata: np.ndarray, frames: int, t: object, status: object) -> None:
+        i = pos[0]
+        blk = far48[i:i + frames]
+        outdata[:] = 0
+        outdata[:len(blk), 0] = outdata[:len(blk), 1] = blk
+        ref.write(far16[i // 3:(i + frames) // 3], t.outputBufferDacTime)  # type: ignore[attr-defined]
+        pos[0] += frames
+
+    mics: queue.Queue = queue.Queue()
+
+    def in_cb(indata: np.ndarray, frames: int, t: object, status: object) -> None:
+        mics.put((indata[:, 0].copy(), t.inputBufferAdcTime))  # type: ignore[attr-defined]
+
+    with virtual_audio.RoomEcho():
+        time.sleep(0.3)
+        with sd.InputStream(device="vmic", samplerate=RATE, channels=1, blocksize=1024,
+                            callback=in_cb, dtype="float32"), \
+                sd.OutputStream(device="spk", samplerate=48000, channels=2, blocksize=1536,
+                                callback=out_cb, dtype="float32"):
+            time.sleep(len(far16) / RATE + 0.5)
+    blocks = []
+    while not mics.empty():
+        blocks.append(mics.get())
+    t_first, count, got, paired = blocks[0][1], 0, [], []
+    for m, _ in blocks:  # contiguous reads from a running count, as the listener will do
+        paired.append(ref.read(t_first + count / RATE, len(m)))
+        got.append(m)
+        count += len(m)
+    echo = np.concatenate(got).astype(np.float64)
+    reference = np.concatenate(paired).astype(np.float64)
+    n = min(len(echo), len(scene.near))
+    echo, reference = echo[:n], reference[:n]
+    # The commands are added after recording: the mic path is linear, so this is the same as
+    # speaking them into the room, and it keeps the clean command known exactly.
+    return Scene("live", reference, echo + scene.near[:n], echo, scene.near[:n], scene.commands,
+                 scene.speech[:n], float("nan"), extra={"rt60_s": 0.0, "gain": 1.0})

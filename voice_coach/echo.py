@@ -1,13 +1,26 @@
 """Acoustic echo cancellation: removes what we played (coach + music) from the microphone signal.
 
-The canceller is a two-path partitioned-block frequency-domain NLMS filter (PBFDAF / MDF) behind a
-GCC-PHAT bulk-delay tracker, followed by a residual echo suppressor. `Reference` is the ring
-buffer that pairs what the speaker played with each microphone block.
+The canceller is a two-path partitioned-block frequency-domain NLMS filter (PBFDAF / Speex-style
+MDF) behind a GCC-PHAT bulk-delay tracker, followed by a residual echo suppressor. `Reference` is
+the ring buffer that pairs what the speaker played with each microphone block:
+
+    ref = Reference(rate=16000)              # shared by the player and the listener
+    # player, after mixing each output block (mono, resampled to 16 kHz):
+    ref.write(block16k, time.outputBufferDacTime)
+    # listener worker, for each mic block queued by the input callback with its ADC time:
+    aec = EchoCanceller(16000)
+    clean = aec.process(mic, ref.read(t_first + samples_so_far / 16000, len(mic)))
+
+Stamp mic blocks from a running sample count (anchored on the first block's
+`inputBufferAdcTime`) so consecutive reads are contiguous; whatever constant offset remains
+between the two clocks is bulk delay, which the canceller measures and tracks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -31,6 +44,32 @@ def like(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if dtype == np.int16:
         return (np.clip(y, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
     return y.astype(dtype)
+
+
+class Framer:
+    """Cuts blocks of any length into an engine's fixed frames; returns as many samples as it
+    is given (in the mic's dtype), one frame late."""
+
+    def __init__(self, n: int, frame: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        self.n = n
+        self._frame = frame
+        self._mic = np.zeros(0)
+        self._ref = np.zeros(0)
+        self._out = np.zeros(n)  # one frame of look-behind keeps output length = input length
+
+    def process(self, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        if len(mic) != len(reference):
+            raise ValueError(f"mic and reference blocks differ in length "
+                             f"({len(mic)} != {len(reference)})")
+        self._mic = np.concatenate([self._mic, to_float(mic)])
+        self._ref = np.concatenate([self._ref, to_float(reference)])
+        n, done = self.n, []
+        while len(self._mic) >= n:
+            done.append(self._frame(self._mic[:n], self._ref[:n]))
+            self._mic, self._ref = self._mic[n:], self._ref[n:]
+        out = np.concatenate([self._out, *done])
+        self._out = out[len(mic):]
+        return like(out[: len(mic)], mic.dtype)
 
 
 class DelayEstimator:
@@ -72,8 +111,8 @@ class DelayEstimator:
         return peak + frac
 
 
-class EchoCanceller:
-    """Removes the echo of `reference` from `mic`, block by block; output has the mic's dtype.
+class AdaptiveCanceller:
+    """Our own canceller: removes the echo of `reference` from `mic`; output has mic's dtype.
 
     Blocks may have any length (mic and reference equal); the output lags the input by
     `latency_samples` (2 x `block` with suppression, `block` without).
@@ -99,7 +138,7 @@ class EchoCanceller:
         self._frames = 0
         self._recent: list[float] = []
         self.delay_samples: float | None = None
-        self._align = 0  # whole samples (a multiple of n) the reference is delayed by
+        self._align = 0  # samples the reference is delayed by before the filter
         if delay_ms is not None:
             self._set_delay(delay_ms * rate / 1000)
         bins = n + 1
@@ -121,15 +160,13 @@ class EchoCanceller:
         self._ola = np.zeros(n)
         self._pyy = np.zeros(bins)
         self._pee = np.zeros(bins)
-        self._pey = 0.0
-        self._pyy_sum = 0.0
-        self._leak = 0.3
+        self._band = np.minimum(np.arange(bins) * 16 // bins, 15)  # 16 equal bands
+        self._pey = np.zeros(16)
+        self._pyy_sum = np.zeros(16)
         self._residual = np.zeros(bins)
         self._gain = np.ones(bins)
         self.latency_samples = 2 * n if suppress else n
-        self._in_mic = np.zeros(0)
-        self._in_ref = np.zeros(0)
-        self._out = np.zeros(n)  # framing: one block of look-behind keeps output = input length
+        self._framer = Framer(n, self._frame)
 
     @property
     def delay_ms(self) -> float | None:
@@ -138,42 +175,36 @@ class EchoCanceller:
 
     def process(self, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Cancel the echo in one block; returns as many samples as given, in mic's dtype."""
-        if len(mic) != len(reference):
-            raise ValueError(f"mic and reference blocks differ in length "
-                             f"({len(mic)} != {len(reference)})")
-        self._in_mic = np.concatenate([self._in_mic, to_float(mic)])
-        self._in_ref = np.concatenate([self._in_ref, to_float(reference)])
-        n = self.n
-        done = []
-        while len(self._in_mic) >= n:
-            done.append(self._frame(self._in_mic[:n], self._in_ref[:n]))
-            self._in_mic, self._in_ref = self._in_mic[n:], self._in_ref[n:]
-        out = np.concatenate([self._out, *done])
-        self._out = out[len(mic):]
-        return like(out[: len(mic)], mic.dtype)
+        return self._framer.process(mic, reference)
 
     def _set_delay(self, samples: float) -> None:
-        """Adopt a bulk delay; the filters move by whole blocks so nothing learned is lost."""
+        """Adopt a bulk delay, to the sample; the learned taps move with it, so nothing is lost
+        and a clock that slips a few samples now and then is followed without re-learning."""
         self.delay_samples = samples
-        align = max(0, int((samples - self.margin) // self.n) * self.n)
-        align = min(align, self.delays.max_lag // self.n * self.n)
-        shift = (align - self._align) // self.n
+        align = int(np.clip(round(samples) - self.margin, 0, self.delays.max_lag))
+        shift = align - self._align
         self._align = align
         if shift and hasattr(self, "_wf"):
+            n = self.n
             for w in (self._wf, self._wb):
-                w[:] = np.roll(w, -shift, axis=0)
-                if shift > 0:
-                    w[-shift:] = 0
-                else:
-                    w[:-shift] = 0
+                taps = np.fft.irfft(w, axis=1)[:, :n].reshape(-1)  # the whole impulse response
+                moved = np.zeros_like(taps)
+                if abs(shift) < len(taps):
+                    if shift > 0:
+                        moved[:-shift] = taps[shift:]
+                    else:
+                        moved[-shift:] = taps[:shift]
+                blocks = np.zeros((self.k, 2 * n))
+                blocks[:, :n] = moved.reshape(self.k, n)
+                w[:] = np.fft.rfft(blocks, axis=1)
 
     def _track_delay(self) -> None:
         est = self.delays.update(self._mic, self._ref[-self.delays.window:])
         if est is None:
             return
         self._recent = (self._recent + [est])[-3:]
-        # Three confident estimates in a row within 2 ms of each other: adopt it.
-        if len(self._recent) == 3 and np.ptp(self._recent) < 0.002 * self.rate:
+        # Three confident estimates in a row within 1 ms of each other: adopt it.
+        if len(self._recent) == 3 and np.ptp(self._recent) < 0.001 * self.rate:
             new = float(np.median(self._recent))
             if self.delay_samples is None or abs(new - self.delay_samples) > 0.5:
                 self._set_delay(new)
@@ -276,19 +307,19 @@ class EchoCanceller:
         self._e_prev, self._y_prev = e, y
         pe, py = np.abs(spec_e) ** 2, np.abs(spec_y) ** 2
         # Leak = how much of the echo estimate's power fluctuation shows up in the error's
-        # (Speex's estimator): near-end speech is uncorrelated with it and does not raise it.
+        # (Speex's estimator, here per band: a drifting clock or a non-linear speaker spoils the
+        # high bands first). Near-end speech is uncorrelated with it and does not raise it.
         eh, yh = pe - self._pee, py - self._pyy
         self._pee = 0.9 * self._pee + 0.1 * pe
         self._pyy = 0.9 * self._pyy + 0.1 * py
-        self._pey = 0.95 * self._pey + 0.05 * float(eh @ yh)
-        self._pyy_sum = 0.95 * self._pyy_sum + 0.05 * float(yh @ yh)
-        if self._pyy_sum > 1e-12:
-            self._leak = float(np.clip(self._pey / self._pyy_sum, 0.005, 0.5))
-        # Residual echo decays like the room: keep a tail of the previous estimate.
+        self._pey = 0.95 * self._pey + 0.05 * np.bincount(self._band, eh * yh)
+        self._pyy_sum = 0.95 * self._pyy_sum + 0.05 * np.bincount(self._band, yh * yh)
+        leak = np.clip(self._pey / (self._pyy_sum + 1e-20), 0.005, 1.0)
         # While the filter is young its error still correlates with the echo estimate: the
         # squared correlation is a floor for the leak (it is ~0 once converged or in doubletalk).
         corr = float(e @ y) ** 2 / (1e-12 + float(e @ e) * float(y @ y))
-        leak = max(self._leak, min(corr, 0.5))
+        leak = np.maximum(leak, min(corr, 0.5))[self._band]
+        # Residual echo decays like the room: keep a tail of the previous estimate.
         self._residual = np.maximum(leak * py, 0.6 * self._residual)
         gain = np.clip(1.0 - 2.0 * self._residual / (pe + 1e-10), 0.1, 1.0)
         self._gain = gain
@@ -296,6 +327,74 @@ class EchoCanceller:
         out = self._ola + frame[:n]
         self._ola = frame[n:].copy()
         return out
+
+
+class WebRtcCanceller:
+    """WebRTC's AEC3 (echo canceller + suppressor, with its own delay estimator and clock-drift
+    handling) from the pywebrtc-audio wheel, fed whole 10 ms frames."""
+
+    def __init__(self, rate: int = 16000, delay_ms: float | None = None) -> None:
+        from pywebrtc_audio import EchoCanceller as Aec3
+
+        self.rate = rate
+        self.n = rate // 100
+        # The hint is only a starting point: AEC3 measures and follows the delay itself.
+        self._aec = Aec3(sample_rate=rate, stream_delay_ms=int(delay_ms or 0))
+        self.latency_samples = self.n
+        self.delay_ms: float | None = None  # AEC3 keeps its estimate to itself
+        self._framer = Framer(self.n, self._frame)
+
+    def process(self, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Cancel the echo in one block; returns as many samples as given, in mic's dtype."""
+        return self._framer.process(mic, reference)
+
+    def _frame(self, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        out = self._aec.process(like(mic, np.dtype(np.int16)), like(reference, np.dtype(np.int16)))
+        return np.asarray(out, np.float64) / 32768.0
+
+
+ENGINES = ("auto", "webrtc", "adaptive")
+
+
+def have_webrtc() -> bool:
+    """Whether the pywebrtc-audio wheel imports here."""
+    try:
+        import pywebrtc_audio  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+class EchoCanceller:
+    """Removes what we played from the microphone, block by block (any length; mic and
+    reference equal); the output has the mic's dtype and lags it by `latency_samples`.
+
+    engine: "webrtc" (AEC3, the default when installed: it held up best on the virtual devices,
+    whose clocks drift), "adaptive" (ours: keeps the user's voice best through doubletalk on a
+    steady echo path), or "auto" (webrtc if installed, else adaptive). Extra keyword arguments go
+    to the adaptive engine.
+    """
+
+    def __init__(self, rate: int = 16000, *, engine: str = "auto", delay_ms: float | None = None,
+                 **adaptive: Any) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"unknown echo engine {engine!r}; use one of {', '.join(ENGINES)}")
+        if engine == "auto":
+            engine = "webrtc" if have_webrtc() else "adaptive"
+        self.engine = engine
+        self._impl: WebRtcCanceller | AdaptiveCanceller = (
+            WebRtcCanceller(rate, delay_ms) if engine == "webrtc"
+            else AdaptiveCanceller(rate, delay_ms=delay_ms, **adaptive))
+        self.latency_samples = self._impl.latency_samples
+
+    @property
+    def delay_ms(self) -> float | None:
+        """The measured bulk delay (adaptive engine; None until measured or with webrtc)."""
+        return self._impl.delay_ms
+
+    def process(self, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Cancel the echo in one block; returns as many samples as given, in mic's dtype."""
+        return self._impl.process(mic, reference)
 
 
 class Reference:
@@ -318,8 +417,10 @@ class Reference:
         if self._t0 is None:
             self._t0 = time_s
         start = round((time_s - self._t0) * self.rate)
-        # Block times jitter by a sample or two: continue seamlessly unless there is a real gap.
-        if abs(start - self._end) <= 2 or start < self._end:
+        # Block stamps jitter by a fraction of a millisecond; only a jump of more than 10 ms is
+        # a real gap (an underrun or a pause). Anything less continues seamlessly, or the
+        # reference would drift against the echo one jitter at a time.
+        if start - self._end <= self.rate // 100:
             start = self._end
         size = len(self._buf)
         if start - self._end > 0:  # a gap (underrun / pause): it played silence
