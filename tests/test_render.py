@@ -120,3 +120,11 @@ def test_bench_mix_prints_json_last(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(last)
     assert result["bench"] == "mix" and result["cpu_percent_of_one_core"] > 0
+
+
+@pytest.mark.parametrize("suffix", [".ogg", ".flac"])
+def test_other_formats_decode_back_to_the_same_length(tmp_path, speech, suffix):
+    result = render_session(parse_script(TINY), tmp_path / f"tiny{suffix}", Settings(),
+                            speech=speech)
+    decoded = AudioSegment.from_file(str(result.path))
+    assert abs(len(decoded) / 1000 - result.duration_s) < 0.05

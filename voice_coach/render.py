@@ -1,5 +1,5 @@
 """Renders a whole narrated session to a file: the pure session core driven in simulated time,
-its speech and music through the live mixer, written as WAV and exported with pydub/ffmpeg."""
+its speech and music through the live mixer, written as WAV and encoded with pydub's ffmpeg."""
 
 from __future__ import annotations
 
@@ -135,17 +135,27 @@ def render_session(script: Script, out: Path, settings: Settings,
 
 
 def _export(wav_path: Path, out: Path, fmt: str) -> None:
+    """Encode the rendered WAV with the ffmpeg that pydub uses. The file goes to ffmpeg as it
+    is: loading it into an AudioSegment first would hold the whole session in memory twice
+    (about 0.5 GB for 20 minutes)."""
     if fmt == "wav":
         os.replace(wav_path, out)
         return
+    import subprocess
+
     from pydub import AudioSegment
 
-    params = {"mp3": {"bitrate": "128k"}, "ogg": {"codec": "libvorbis"}}.get(fmt, {})
+    codec = {"mp3": ["-c:a", "libmp3lame", "-b:a", "128k"], "ogg": ["-c:a", "libvorbis"],
+             "flac": ["-c:a", "flac"]}[fmt]
+    cmd = [AudioSegment.converter, "-loglevel", "error", "-y", "-i", str(wav_path), *codec,
+           str(out)]
     try:
-        AudioSegment.from_wav(str(wav_path)).export(str(out), format=fmt, **params).close()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
     except FileNotFoundError as err:
         raise UserError(f"ffmpeg is needed to write .{fmt} files; install it "
                         "(apt-get install ffmpeg) or render to .wav") from err
+    if proc.returncode != 0:
+        raise UserError(f"ffmpeg could not write {out.name}: {proc.stderr.strip()[-200:]}")
 
 
 def expected_duration_s(script: Script) -> float:
