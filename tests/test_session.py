@@ -12,6 +12,7 @@ from voice_coach.commands import NAMES
 from voice_coach.events import (
     CancelSpeech,
     Chime,
+    DeviceProblem,
     Duck,
     Finish,
     Heard,
@@ -268,3 +269,28 @@ def test_a_bad_remembered_preference_is_clamped():
     while state.step.id != "neck":
         state, _ = handle(state, heard("next"))
     assert state.level is Level.LIGHT
+
+
+def test_a_lost_microphone_is_announced_and_the_timers_go_on():
+    state, effects = run(at_step("oil"), DeviceProblem("microphone", False, "gone"))
+    assert any(isinstance(e, Say) and "can't hear" in e.text for e in effects)
+    state, _ = run(state, Tick(90.0))
+    assert state.step.id == "long-strokes"
+    state, effects = run(state, DeviceProblem("microphone", True))
+    assert any(isinstance(e, Say) and "hear you again" in e.text for e in effects)
+
+
+def test_a_lost_speaker_holds_the_session_until_the_sound_is_back():
+    state, _ = run(at_step("oil"), DeviceProblem("speaker", False, "unplugged"))
+    assert state.phase is Phase.PAUSED
+    state, _ = run(state, Tick(300.0))
+    assert state.step.id == "oil" and state.step_elapsed_s == 0.0
+    state, effects = run(state, DeviceProblem("speaker", True))
+    assert state.phase is Phase.RUNNING
+    assert any(isinstance(e, Say) and "sound is back" in e.text for e in effects)
+
+
+def test_a_speaker_gone_for_good_ends_the_session_cleanly():
+    state, _ = run(at_step("oil"), DeviceProblem("speaker", False))
+    state, effects = run(state, *[Tick(60.0)] * 10)
+    assert state.phase is Phase.FINISHED and Finish("speaker lost") in effects

@@ -21,7 +21,7 @@ from .cli_options import (
 from .config import Settings
 from .coordinator import Coordinator
 from .display import LiveView
-from .events import Effect, SpeechDone, Start
+from .events import DeviceProblem, Effect, SpeechDone, Start
 from .pressure import LEVEL_NAMES, Level
 from .script import Script, builtin_names, load_script
 from .session import Options, SessionState, new_session
@@ -136,7 +136,8 @@ def _run_spoken(coordinator: Coordinator, script: Script, settings: Settings,
     if listening:
         with Microphone(settings.input_device):  # fail fast: no microphone, one clear line
             pass
-    audio = AudioOut(settings, on_speech_done=lambda uid: coordinator.post(SpeechDone(uid)))
+    audio = AudioOut(settings, on_speech_done=lambda uid: coordinator.post(SpeechDone(uid)),
+                     on_problem=lambda ok, why: coordinator.post(DeviceProblem("speaker", ok, why)))
     audio.prerender(_texts_to_say(script))
     coordinator.add_sink(AudioSink(audio))
     listener = Listener(lambda: Microphone(settings.input_device), engine,

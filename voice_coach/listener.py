@@ -23,6 +23,7 @@ from .events import DeviceProblem, Event, Heard
 # words inside the coach's own sentences ("harder or softer") cannot steer the session.
 BARGE_IN = frozenset({"stop", "pause", "softer", "next"})
 REOPEN_EVERY_S = 2.0
+DEAD_AFTER_S = 3.0  # no sound at all for this long: the microphone is gone
 # Commands decided within this long after the coach stopped speaking still count as "while
 # speaking": the room's echo and the recogniser's own delay trail the playback.
 SPEAKING_HANGOVER_S = 0.6
@@ -68,6 +69,7 @@ class Listener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_speaking_at = -1e9
+        self._reported_ok = True  # the microphone was checked before the session started
         self.status = ListenerStatus()
         self.engine_name = engine.name
 
@@ -84,41 +86,49 @@ class Listener:
 
     def _run(self) -> None:
         engine = self._engine
-        reported_lost = False
         while not self._stop.is_set():
+            detail = "the input stream stopped"
             try:
                 with self._open_mic() as mic:
-                    if reported_lost:
-                        self._post(DeviceProblem("microphone", True))
-                        reported_lost = False
-                    self.status.hearing = True
                     engine = self._listen(mic, engine)
             except Exception as err:  # noqa: BLE001 - any device failure: keep the session going
                 detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-                if not reported_lost:
-                    self._post(DeviceProblem("microphone", False, detail))
-                    reported_lost = True
             self.status.hearing = False
             self.status.level_db = -100.0
-            if not self._stop.is_set() and not reported_lost:
-                self._post(DeviceProblem("microphone", False, "the input stream stopped"))
-                reported_lost = True
+            self._set_hearing(False, detail)
             self._stop.wait(REOPEN_EVERY_S)
 
+    def _set_hearing(self, ok: bool, detail: str = "") -> None:
+        """Tell the session once when the microphone goes dead and once when it is back."""
+        if ok != self._reported_ok and not self._stop.is_set():
+            self._reported_ok = ok
+            self._post(DeviceProblem("microphone", ok, detail))
+
     def _listen(self, mic: Mic, engine: Engine) -> Engine:
-        """Feed blocks until the microphone stops or we are told to stop; returns the engine
-        in use (a new one if the old one failed)."""
+        """Feed blocks until the microphone goes dead or we are told to stop; returns the
+        engine in use (a new one if the old one failed). Dead = no blocks for a while, or,
+        after real sound, nothing but digital zeros (a stream PulseAudio moved to a null source
+        when the device went away, or a muted input): a live microphone always hisses."""
+        last_block_at = last_sound_at = self._clock()
+        had_sound = False
         while not self._stop.is_set():
             block = mic.read(timeout_s=0.5)
+            now = self._clock()
             if block is None:
-                if not mic.active:
+                if now - last_block_at > DEAD_AFTER_S or not mic.active:
                     return engine
                 continue
+            last_block_at = now
+            if np.any(block):
+                had_sound, last_sound_at = True, now
+                self.status.hearing = True
+                self._set_hearing(True)
+            elif had_sound and now - last_sound_at > DEAD_AFTER_S:
+                return engine
             if self._cleaner is not None:
                 block = self._cleaner(block)
             self.status.level_db = level_dbfs(block)
             speaking = self._coach_speaking()
-            now = self._clock()
             if speaking:
                 self._last_speaking_at = now
             recently = speaking or now - self._last_speaking_at < SPEAKING_HANGOVER_S

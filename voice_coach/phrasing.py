@@ -69,3 +69,6 @@ STOPPED = ("Stopping here. Finish with a few long, light strokes, then wipe off 
 COMPLETED = ("That's the end of the session. Let them rest a moment, then wipe off any extra "
              "oil with the towel.")
 NOT_STARTED_YET = "We haven't started the massage yet. Say next when you're ready."
+MIC_LOST = "I can't hear the microphone. I'll keep going by the timer."
+MIC_BACK = "I can hear you again."
+SOUND_BACK = "The sound is back. Carrying on."

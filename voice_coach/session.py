@@ -38,6 +38,7 @@ CHECKIN_AT_S = 40.0  # into a step that starts a new zone (or at 40 % of a short
 PACE_STEP = 1.25
 PACE_RANGE = (0.5, 2.0)
 MUSIC_RANGE_DB = (-24.0, 6.0)
+SPEAKER_GIVE_UP_S = 600.0  # wait this long for the sound output to come back
 
 
 class Phase(Enum):
@@ -77,6 +78,8 @@ class SessionState:
     zones_seen: frozenset[str] = frozenset()
     idle_s: float = 0.0  # time since the last prep reminder
     paused_from: Phase = Phase.RUNNING
+    speaker_lost: bool = False
+    speaker_lost_s: float = 0.0  # how long the sound output has been gone
     finish_reason: str = ""
 
     @property
@@ -229,6 +232,12 @@ def _finish(out: _Out, reason: str, words: str) -> None:
 def _tick(out: _Out, elapsed_s: float) -> None:
     s = out.state
     s = out.state = replace(s, clock_s=s.clock_s + elapsed_s)
+    if s.speaker_lost:
+        lost = s.speaker_lost_s + elapsed_s
+        out.state = replace(s, speaker_lost_s=lost)
+        if lost >= SPEAKER_GIVE_UP_S:  # end cleanly; the summary is saved on the way out
+            _finish(out, "speaker lost", phrasing.STOPPED)
+        return
     if s.phase is Phase.PREPARING:
         idle = s.idle_s + elapsed_s
         if idle >= PREP_REMINDER_EVERY_S:
@@ -405,8 +414,15 @@ _COMMANDS = {
 
 
 def _device(out: _Out, problem: DeviceProblem) -> None:
+    s = out.state
     out.add(Log("device", f"{problem.device} {'ok' if problem.ok else 'lost'} {problem.detail}"))
-    if problem.device == "microphone" and not problem.ok:
-        out.say("I can't hear the microphone. I'll keep going by the timer.", "info")
-    elif problem.device == "microphone":
-        out.say("I can hear you again.", "info")
+    if problem.device == "microphone":
+        # The timers keep guiding; the giver just has to know their voice isn't heard.
+        out.say(phrasing.MIC_BACK if problem.ok else phrasing.MIC_LOST, "info")
+    elif problem.device == "speaker" and not problem.ok and s.phase is not Phase.PAUSED:
+        # Nobody can hear the steps: hold the session until the sound comes back.
+        out.state = replace(s, phase=Phase.PAUSED, paused_from=s.phase, speaker_lost=True)
+        out.cancel()
+    elif problem.device == "speaker" and problem.ok and s.speaker_lost:
+        out.state = replace(s, phase=s.paused_from, speaker_lost=False, speaker_lost_s=0.0)
+        out.say(phrasing.SOUND_BACK, "info")

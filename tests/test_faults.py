@@ -1,0 +1,88 @@
+"""Faults while a spoken session runs on the virtual devices: the microphone goes away and comes
+back (PulseAudio modules unloaded and reloaded mid-session), and the session keeps guiding."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voice_coach.selfdrive import RATE, MicPlayer
+from voice_coach.virtual_audio import pactl
+
+pytestmark = pytest.mark.audio
+
+VMIC_ARGS = ("module-remap-source", "source_name=vmic", "master=micfeed.monitor",
+             "source_properties=device.description=VirtualMic")
+
+
+def log_lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def vmic_module() -> str:
+    modules = pactl("list", "short", "modules").splitlines()
+    return next(line.split()[0] for line in modules if "source_name=vmic" in line)
+
+
+def mic_events(path: Path) -> list[tuple[str, bool]]:
+    return [(x["device"], x["ok"]) for x in log_lines(path) if x["type"] == "device_problem"]
+
+
+def test_microphone_unplugged_and_back_mid_session(tmp_path: Path):
+    log = tmp_path / "s.jsonl"
+    # A real microphone always hears a little room noise; this one too.
+    noise = (np.random.default_rng(1).standard_normal(RATE * 120) * 0.003).astype(np.float32)
+    room = MicPlayer(noise)
+    room.start()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "voice_coach.cli", "start", "quick", "--quiet", "--speed", "20",
+         "--input-device", "vmic", "--engine", "pocketsphinx", "--log", str(log)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert app.stdin is not None
+    try:
+        assert wait_for(lambda: any(x["type"] == "step_started" for x in log_lines(log)), 90)
+        app.stdin.write("next\n")
+        app.stdin.flush()
+        time.sleep(2)
+        # Unplug: PulseAudio moves the stream to another source (here a silent one) and the
+        # device itself is gone for a while.
+        pactl("set-default-source", "silence")
+        pactl("unload-module", vmic_module())
+        try:
+            assert wait_for(lambda: ("microphone", False) in mic_events(log), 30)
+            steps_before = sum(x["type"] == "step_started" for x in log_lines(log))
+            time.sleep(6)  # the session goes on by its timers meanwhile
+        finally:
+            pactl("load-module", *VMIC_ARGS)
+            pactl("set-default-source", "vmic")
+        assert wait_for(lambda: ("microphone", True) in mic_events(log), 30)
+        app.stdin.write("stop\n")
+        app.stdin.flush()
+        app.communicate(timeout=60)
+    finally:
+        app.kill()
+        room.close()
+    lines = log_lines(log)
+    assert mic_events(log) == [("microphone", False), ("microphone", True)]  # once each
+    said = [x["text"] for x in lines if x["type"] == "say"]
+    assert sum("can't hear the microphone" in t for t in said) == 1
+    assert sum("hear you again" in t for t in said) == 1
+    assert sum(x["type"] == "step_started" for x in lines) > steps_before
+    assert app.returncode == 0
