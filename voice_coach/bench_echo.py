@@ -318,11 +318,13 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
                              description="ERLE (dB) on far-end-only stretches, the command's "
                                          "correlation/SDR through doubletalk, convergence time "
                                          "and CPU real-time factor, per candidate.")
-    p.add_argument("--quick", action="store_true", help="one scene (virtual devices) only")
+    p.add_argument("--quick", action="store_true",
+                   help="only the synthetic room with the virtual devices' 45 ms delay")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--live", action="store_true",
                    help="also play and record through the virtual PulseAudio devices with a "
-                        "room loopback (their clocks drift, as separate real devices do)")
+                        "room loopback (its rate control makes the echo path drift ~250 ppm, "
+                        "like separate real devices, only more)")
     p.set_defaults(func=_run)
 
 

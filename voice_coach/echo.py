@@ -1,8 +1,10 @@
 """Acoustic echo cancellation: removes what we played (coach + music) from the microphone signal.
 
-The canceller is a two-path partitioned-block frequency-domain NLMS filter (PBFDAF / Speex-style
-MDF) behind a GCC-PHAT bulk-delay tracker, followed by a residual echo suppressor. `Reference` is
-the ring buffer that pairs what the speaker played with each microphone block:
+`EchoCanceller` has two engines. "webrtc" (the default) is WebRTC's AEC3 from the pywebrtc-audio
+wheel. "adaptive" is ours, pure numpy: a two-path partitioned-block frequency-domain NLMS filter
+(PBFDAF, Speex-style MDF) behind a GCC-PHAT bulk-delay tracker, then a residual echo suppressor.
+`voice-coach bench echo` measures both (and SpeexDSP). `Reference` is the ring buffer that pairs
+what the speaker played with each microphone block:
 
     ref = Reference(rate=16000)              # shared by the player and the listener
     # player, after mixing each output block (mono, resampled to 16 kHz):
