@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,11 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
     live.add_argument("--room-echo", action="store_true",
                       help="let the microphone hear the speaker too, as in a room")
     live.set_defaults(func=run_bench_live)
+
+    soak = bench_sub.add_parser("soak", help="a long spoken session: underruns, memory, CPU")
+    soak.add_argument("--minutes", type=float, default=60.0, help="how long (default 60)")
+    soak.add_argument("--script", default="back-rub", help="session to loop (default back-rub)")
+    soak.set_defaults(func=run_bench_soak)
 
 
 def ensure_virtual_devices() -> str:
@@ -153,3 +159,71 @@ def _pct_ms(values: list[float], q: float) -> float | None:
     import numpy as np
 
     return round(float(np.percentile(values, q)) * 1000, 1) if values else None
+
+
+def run_bench_soak(args: argparse.Namespace) -> int:
+    """Runs a real spoken session (speech, music, listening) in this process for the given
+    time, stretching the script's pace to fit, and samples memory and CPU as it goes."""
+    import threading
+    import time
+
+    from .config import Settings
+    from .coordinator import Coordinator
+    from .events import Heard, Start
+    from .live import LiveEdges
+    from .script import load_script
+    from .session import Phase, new_session
+
+    print(ensure_virtual_devices(), flush=True)
+    script = load_script(args.script)
+    seconds = args.minutes * 60
+    speed = script.total_duration_s / seconds  # the whole script, stretched or squeezed
+    settings = Settings(speed=speed, engine="auto")
+    coordinator = Coordinator(new_session(script), sinks=[], speed=speed)
+    edges = LiveEdges(coordinator, script, settings)
+    samples: list[tuple[float, float, float]] = []  # (wall s, RSS MB, CPU s)
+    started = time.monotonic()
+    with edges:
+        runner = threading.Thread(target=coordinator.run, args=(Start(),), daemon=True)
+        runner.start()
+        coordinator.post(Heard("next", "(soak)", engine="keys"))
+        while runner.is_alive() and time.monotonic() - started < seconds + 120:
+            samples.append((time.monotonic() - started, _rss_mb(), _cpu_s()))
+            if sys.stdout.isatty() or len(samples) % 6 == 1:
+                print(f"{samples[-1][0] / 60:5.1f} min  step {coordinator.state.index + 1}/"
+                      f"{len(script.steps)}  RSS {samples[-1][1]:6.1f} MB  underruns "
+                      f"{edges.audio.player.underruns}", end="\r" if sys.stdout.isatty()
+                      else "\n", flush=True)
+            runner.join(timeout=min(10.0, max(1.0, seconds / 60)))
+        player = edges.audio.player
+        underruns, starved = player.underruns, player.starved
+    wall = time.monotonic() - started
+    # Memory growth after warm-up (the first tenth: caches, the model, the music decoded).
+    steady = [s for s in samples if s[0] >= seconds / 10] or samples
+    result = {
+        "bench": "soak", "minutes": round(wall / 60, 2), "script": script.id,
+        "steps_reached": coordinator.state.index + 1, "steps_total": len(script.steps),
+        "finished": coordinator.state.phase is Phase.FINISHED,
+        "output_underruns": underruns, "mixer_starved_blocks": starved,
+        "rss_start_mb": round(steady[0][1], 1), "rss_end_mb": round(_rss_mb(), 1),
+        "rss_growth_mb": round(_rss_mb() - steady[0][1], 1),
+        "cpu_pct_of_one_core": round(100 * _cpu_s() / wall, 1),
+    }
+    print()
+    for key, value in result.items():
+        print(f"{key:>22}: {value}")
+    print(json.dumps(result))
+    return 0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system

@@ -8,9 +8,8 @@ import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from . import history, phrasing, profiles, storage
+from . import history, profiles, storage
 from .cli_options import (
     add_listening,
     add_output_device,
@@ -21,15 +20,12 @@ from .cli_options import (
 from .config import Settings
 from .coordinator import Coordinator
 from .display import LiveView
-from .events import DeviceProblem, Effect, SpeechDone, Start
+from .events import Start
 from .pressure import LEVEL_NAMES, Level
 from .script import Script, builtin_names, load_script
 from .session import Options, SessionState, new_session
 from .sessionlog import JsonLog
 from .textmode import HeardPrinter, TextSink, read_commands
-
-if TYPE_CHECKING:
-    from .audio_out import AudioOut
 
 
 def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
@@ -124,63 +120,21 @@ def _run(coordinator: Coordinator, script: Script) -> SessionState:
 
 def _run_spoken(coordinator: Coordinator, script: Script, settings: Settings,
                 quiet: bool) -> SessionState:
-    # The audio libraries load only for spoken sessions.
-    from .audio_in import Microphone
-    from .audio_out import AudioOut
-    from .engines.factory import describe, make_engine
-    from .listener import Listener
+    from .live import LiveEdges  # loads the audio libraries
 
-    listening = settings.engine != "keys"
-    engine_label = describe(settings.engine, settings.model)  # a missing model fails here
-    engine = make_engine(settings.engine, settings.model) if listening else None
-    if listening:
-        with Microphone(settings.input_device):  # fail fast: no microphone, one clear line
-            pass
-    audio = AudioOut(settings, on_speech_done=lambda uid: coordinator.post(SpeechDone(uid)),
-                     on_problem=lambda ok, why: coordinator.post(DeviceProblem("speaker", ok, why)))
-    audio.prerender(_texts_to_say(script))
-    coordinator.add_sink(AudioSink(audio))
-    listener = Listener(lambda: Microphone(settings.input_device), engine,
-                        lambda: make_engine(settings.engine, settings.model),
-                        coordinator.post, lambda: audio.mixer.speaking) if engine else None
+    edges = LiveEdges(coordinator, script, settings)
+    listener = edges.listener
     view = None
     if not quiet and sys.stdout.isatty():
         view = LiveView(lambda: coordinator.state, listener.status if listener else None,
-                        engine_label)
+                        edges.engine_label)
         coordinator.add_observer(view)
     else:
         coordinator.add_sink(TextSink(None))
         coordinator.add_observer(HeardPrinter())
-    print(engine_label, flush=True)
-    with audio:
-        if listener:
-            listener.start()
-        try:
-            with view or nullcontext():
-                return _run(coordinator, script)
-        finally:
-            if listener:
-                listener.stop()
-
-
-def _texts_to_say(script: Script) -> list[str]:
-    """Step texts in the order they will be needed, every pressure wording, so speech can
-    start at once when a step begins."""
-    texts = [phrasing.GREETING]
-    for step in script.steps:
-        texts.extend(dict.fromkeys(step.text_for(level) for level in Level))
-        texts.extend(cue.say for cue in step.cues)
-    return texts
-
-
-class AudioSink:
-    """Carries the core's audio effects out through the speakers."""
-
-    def __init__(self, audio: AudioOut):
-        self._audio = audio
-
-    def carry(self, effect: Effect, state: SessionState) -> None:
-        self._audio.apply(effect)
+    print(edges.engine_label, flush=True)
+    with edges, view or nullcontext():
+        return _run(coordinator, script)
 
 
 def run_scripts(args: argparse.Namespace) -> int:
