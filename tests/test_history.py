@@ -358,3 +358,71 @@ def test_plot_with_no_sessions_says_so(tmp_path: Path) -> None:
     result = cli("--plot", str(tmp_path / "p.png"), "--data-dir", str(tmp_path))
     assert result.returncode == 2 and "no sessions to plot" in result.stderr
     assert not (tmp_path / "p.png").exists()
+
+
+# ---------------------------------------------------------------- through `voice-coach start`
+
+
+def start(data_home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """A text-mode session in a real process; the data folder comes from XDG_DATA_HOME, the
+    way platformdirs finds it for a real user."""
+    return subprocess.run([sys.executable, "-m", "voice_coach.cli", "start", "quick", "--text",
+                           "--speed", "1000", *args], input=stdin, cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "XDG_DATA_HOME": str(data_home)})
+
+
+def test_start_for_remembers_and_starts_there_next_time(tmp_path: Path) -> None:
+    first = start(tmp_path, "--for", "Sam", stdin="next\nharder\nharder\n")
+    assert first.returncode == 0, first.stderr
+    assert "Remembered for Sam: back medium." in first.stderr
+    data = tmp_path / "voice-coach"
+    profile = profiles.profile_path(data, "sam")
+    assert oct(profile.stat().st_mode & 0o777) == oct(0o600)
+    [summary] = history.list_sessions(data, "Sam")[0]
+    assert summary["finish_reason"] == "completed"
+    assert [c["command"] for c in summary["commands"]] == ["next", "harder", "harder"]
+    # Next time: nobody says anything, and the long strokes start at medium all the same.
+    second = start(tmp_path, "--for", "sam")
+    assert second.returncode == 0, second.stderr
+    assert "pressure: medium (5/10" in second.stdout
+    assert "pressure: medium" not in start(tmp_path).stdout  # without --for: the default
+
+
+def test_start_with_a_damaged_profile_warns_and_runs(tmp_path: Path) -> None:
+    path = profiles.profile_path(tmp_path / "voice-coach", "sam")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"preferred": {"back": "medi')
+    result = start(tmp_path, "--for", "Sam")
+    assert result.returncode == 0, result.stderr
+    assert "voice-coach: warning:" in result.stderr and "moved it to" in result.stderr
+    assert "Session completed" in result.stdout
+    assert list(path.parent.glob("sam.json.corrupt-*"))
+    assert json.loads(path.read_text())["preferred"] == {}  # a fresh profile in its place
+
+
+def test_start_bad_name_is_one_line(tmp_path: Path) -> None:
+    result = start(tmp_path, "--for", "../../x")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert not any(tmp_path.rglob("*.json"))
+
+
+def test_start_sigterm_saves_the_summary_so_far(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-m", "voice_coach.cli", "start", "quick",
+                              "--text", "--speed", "50", "--for", "Kim"], cwd=REPO,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "XDG_DATA_HOME": str(tmp_path)})
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write("next\nharder\n")
+    child.stdin.flush()
+    assert "Quick back rub" in child.stdout.readline()
+    time.sleep(2.0)  # about 100 session seconds: into the second massage step
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+    assert "Saved the session summary" in err
+    [summary] = history.list_sessions(tmp_path / "voice-coach", "kim")[0]
+    assert summary["finish_reason"] == "interrupted"
+    assert summary["total_s"] > summary["steps"][-1]["t_s"] > 0  # saved mid-step, at the end
+    assert [c["command"] for c in summary["commands"]] == ["next", "harder"]
+    assert profiles.load_profile(tmp_path / "voice-coach", "kim")[0] == {"back": Level.MEDIUM}
