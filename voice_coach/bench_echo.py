@@ -286,7 +286,9 @@ def bench(quick: bool = False, seed: int = 1, live: bool = False) -> dict:
     if not quick:
         scenes.append(build_scene("room", 180.0, 0.4, 0.5, seed + 1))
     if live:
-        scenes.append(record_live(build_scene("live", seed=seed + 2, sentences=6, commands=3)))
+        for drift in (False, True):
+            scenes.append(record_live(build_scene("live", seed=seed + 2, sentences=6,
+                                                  commands=3), drift))
     makers: dict[str, Callable[[], tuple[Canceller, int, object]] | None] = {"none": None}
     makers.update(candidates())
     results: dict = {}
@@ -335,8 +337,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def record_live(scene: Scene) -> Scene:
-    """Play the scene's far end on the virtual speaker with the room loopback on, record the
+class _SteadyLoopback:
+    """A speaker-to-microphone loopback without rate control (adjust_time=0): one clock, like
+    a sound card's own speaker and microphone. RoomEcho's default loopback keeps re-tuning its
+    resampler instead, which makes the echo path drift by ~250 ppm."""
+
+    def __enter__(self) -> _SteadyLoopback:
+        from .virtual_audio import pactl
+
+        self._module = pactl("load-module", "module-loopback", "source=spk.monitor",
+                             "sink=micfeed", "latency_msec=30", "adjust_time=0",
+                             "source_dont_move=true", "sink_dont_move=true")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from .virtual_audio import pactl
+
+        pactl("unload-module", self._module)
+
+
+def record_live(scene: Scene, drift: bool = True) -> Scene:
+    """Play the scene's far end on the virtual speaker with a room loopback on, record the
     virtual microphone, and pair the two through `Reference` by the streams' own clocks."""
     import queue
 
@@ -368,7 +389,7 @@ def record_live(scene: Scene) -> Scene:
     def in_cb(indata: np.ndarray, frames: int, t: object, status: object) -> None:
         mics.put((indata[:, 0].copy(), t.inputBufferAdcTime))  # type: ignore[attr-defined]
 
-    with virtual_audio.RoomEcho():
+    with virtual_audio.RoomEcho() if drift else _SteadyLoopback():
         time.sleep(0.3)
         with sd.InputStream(device="vmic", samplerate=RATE, channels=1, blocksize=1024,
                             callback=in_cb, dtype="float32"), \
@@ -389,5 +410,6 @@ def record_live(scene: Scene) -> Scene:
     echo, reference = echo[:n], reference[:n]
     # The commands are added after recording: the mic path is linear, so this is the same as
     # speaking them into the room, and it keeps the clean command known exactly.
-    return Scene("live", reference, echo + scene.near[:n], echo, scene.near[:n], scene.commands,
-                 scene.speech[:n], float("nan"), extra={"rt60_s": 0.0, "gain": 1.0})
+    return Scene("live-drift" if drift else "live-steady", reference, echo + scene.near[:n],
+                 echo, scene.near[:n], scene.commands, scene.speech[:n], float("nan"),
+                 extra={"rt60_s": 0.0, "gain": 1.0})
