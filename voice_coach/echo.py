@@ -127,8 +127,8 @@ class AdaptiveCanceller:
         self.n = block or (256 if rate <= 16000 else 512)
         n = self.n
         self.margin = int(rate * margin_ms / 1000)
-        # Partitions cover the tail plus the margin kept before the estimated delay plus the
-        # rounding of the bulk delay down to whole blocks.
+        # Partitions cover the tail, the margin kept before the estimated delay (an early
+        # reflection or a slightly late estimate must stay inside the filter) and a block of slack.
         self.k = math.ceil((rate * tail_ms / 1000 + self.margin) / n) + 1
         self.mu = mu
         self.suppress = suppress
