@@ -26,6 +26,7 @@ def test_piped_session_runs_to_the_end_and_logs_each_pressure_change(tmp_path: P
                          stdin="harder\nharder\nharder\nnext\nouch\n")
     assert result.returncode == 0, result.stderr
     assert "Session completed" in result.stdout
+    assert log.stat().st_mode & 0o777 == 0o600  # readable by the user only
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     for line in lines:
         assert {"t", "type", "step", "zone", "pressure"} <= line.keys()

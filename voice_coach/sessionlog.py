@@ -7,6 +7,7 @@ log can be read on its own. Ticks are summarised, not logged one by one: there a
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
@@ -49,7 +50,9 @@ class JsonLog:
 
     def __init__(self, path: Path):
         try:
-            self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
+            # Owner-only, like the history: a log says who was massaged and how.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._file: IO[str] = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         except OSError as err:
             raise UserError(f"cannot write the log file {path}: {err.strerror}; "
                             "choose another path with --log") from None
