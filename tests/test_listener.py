@@ -1,0 +1,108 @@
+"""The listening edge on the virtual microphone: a recogniser that crashes is reported and
+replaced, and while the coach speaks only the barge-in commands get through."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import time
+
+import numpy as np
+import pytest
+
+from voice_coach.audio_in import Microphone
+from voice_coach.engines.base import Detection
+from voice_coach.events import DeviceProblem, Heard
+from voice_coach.listener import Listener
+from voice_coach.selfdrive import RATE, MicPlayer
+
+pytestmark = pytest.mark.audio
+
+
+class CrashingEngine:
+    """Raises on its first block, as a recogniser with a bug would."""
+
+    name = "crashing"
+
+    def feed(self, chunk):
+        raise RuntimeError("decoder exploded")
+
+    def flush(self):
+        return []
+
+    def set_coach_speaking(self, speaking):
+        pass
+
+
+class CountingEngine:
+    """Records what it was fed and proposes the given commands on its first block."""
+
+    name = "counting"
+
+    def __init__(self, commands=()):
+        self.blocks = 0
+        self.samples = 0
+        self._pending = list(commands)
+        self.speaking_flags: list[bool] = []
+
+    def feed(self, chunk):
+        self.blocks += 1
+        self.samples += len(chunk)
+        out = [Detection(c, c, self.samples / 16000, 0.9, self.name) for c in self._pending]
+        self._pending = []
+        return out
+
+    def flush(self):
+        return []
+
+    def set_coach_speaking(self, speaking):
+        self.speaking_flags.append(speaking)
+
+
+def drain(q: queue.Queue, seconds: float) -> list:
+    events, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            events.append(q.get(timeout=0.1))
+    return events
+
+
+@pytest.fixture
+def room_noise():
+    """A little noise into the virtual microphone, like any real room."""
+    noise = (np.random.default_rng(2).standard_normal(RATE * 30) * 0.003).astype(np.float32)
+    player = MicPlayer(noise)
+    player.start()
+    yield
+    player.close()
+
+
+def test_a_crashing_recogniser_is_reported_and_replaced(room_noise):
+    posted: queue.Queue = queue.Queue()
+    replacement = CountingEngine()
+    listener = Listener(lambda: Microphone("vmic"), CrashingEngine(), lambda: replacement,
+                        posted.put, lambda: False)
+    listener.start()
+    try:
+        events = drain(posted, 3.0)
+    finally:
+        listener.stop()
+    assert [e for e in events if isinstance(e, DeviceProblem)] == [
+        DeviceProblem("recognizer", False, "decoder exploded")]
+    assert replacement.blocks > 10  # listening went on, with the real microphone's audio
+    assert replacement.samples > 16000  # 16 kHz int16 from a 48 kHz device
+
+
+def test_only_barge_in_commands_get_through_while_the_coach_speaks(room_noise):
+    posted: queue.Queue = queue.Queue()
+    engine = CountingEngine(["harder", "louder", "stop", "softer"])
+    listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
+                        lambda: True)
+    listener.start()
+    try:
+        events = drain(posted, 2.0)
+    finally:
+        listener.stop()
+    assert [e.command for e in events if isinstance(e, Heard)] == ["stop", "softer"]
+    assert listener.status.ignored == 2
+    assert engine.speaking_flags and all(engine.speaking_flags)
