@@ -141,6 +141,11 @@ def test_reference_pairs_playback_with_mic_blocks() -> None:
     ref.write(np.ones(320, np.float32), t0 + 3.0)
     assert not ref.read(t0 + 2.5, 320).any()
     np.testing.assert_allclose(ref.read(t0 + 3.0, 320), 1.0)
+    # A reopened output stream has a new clock: after reset() the first write anchors it.
+    ref.reset()
+    assert not ref.read(t0 + 3.0, 320).any()
+    ref.write(np.full(320, 0.5, np.float32), 7.0)
+    np.testing.assert_allclose(ref.read(7.0, 320), 0.5)
 
 
 @pytest.mark.slow

@@ -434,6 +434,12 @@ class Reference:
         self._buf[idx] = x
         self._end = start + len(x)
 
+    def reset(self) -> None:
+        """Forget everything: call when the output stream is reopened (its clock starts anew)."""
+        self._t0 = None
+        self._end = 0
+        self._buf[:] = 0.0
+
     def read(self, time_s: float, count: int) -> np.ndarray:
         """The `count` samples played from stream time `time_s` on (zeros where unknown)."""
         out = np.zeros(count, np.float32)
