@@ -74,12 +74,12 @@ def test_bench_listen_on_a_labelled_folder(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     shutil.move(str(wav), data / "take1.wav")
-    speech = bench_data.speak("i think the weather will be lovely tomorrow", "slt")
-    with wave.open(str(data / "chat.wav"), "wb") as w:
+    music = to_int16(bench_data.music(20.0) * 0.1)  # command-free: counts toward false accepts
+    with wave.open(str(data / "music.wav"), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16_000)
-        w.writeframes(np.concatenate([np.zeros(8000, np.int16), speech]).tobytes())
+        w.writeframes(music.tobytes())
     (data / "labels.tsv").write_text(
         f"take1.wav\t{ends[0] - 0.5:.2f}\t{ends[0]:.2f}\tnext\n"
         f"take1.wav\t{ends[1] - 0.5:.2f}\t{ends[1]:.2f}\tstop\n")

@@ -168,7 +168,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
         wrong = extra = 0
         for cond, snr in CONDITIONS:
             sc = Score()
-            for k, (voice, clips) in enumerate(sorted(by_voice.items())):
+            for k, (_voice, clips) in enumerate(sorted(by_voice.items())):
                 st = assemble(clips, seed=k)
                 run = run_engine(make, mix(st, snr, seed=k), [])
                 cpu, audio_s = cpu + run.cpu_s, audio_s + run.audio_s

@@ -25,14 +25,23 @@ from .base import SAMPLE_RATE, Detection
 FRAME = SAMPLE_RATE // 100  # pocketsphinx frames are 10 ms
 
 # Likelihood-ratio bar (log-score units per frame of the phrase) per command; default for the rest.
-LLR_MIN: dict[str, float] = {"harder": -22.0, "softer": -38.0, "stop": -32.0, "pause": -32.0}
+LLR_MIN: dict[str, float] = {"harder": -22.0, "softer": -35.0, "pause": -32.0}
 LLR_DEFAULT = -30.0
-COACH_MARGIN = 15.0  # extra bar while the coach's own voice is playing
-DECOY_MARGIN = -8.0  # the command must explain the sound about as well as any decoy word
+COACH_MARGIN = 10.0  # extra LLR bar while the coach's own voice is playing
+ISO_MIN_DB = 4.0  # the phrase must stand this far above the sound just before/after it
+COACH_ISO_DB = 4.0  # and this much more while the coach talks (its sentences run on)
+DECOY_MARGIN = -2.0  # the command must explain the sound about as well as any decoy word
+DECOY_MARGIN_HARDER = 0.0  # ...and better than any for "harder" (a false "harder" can hurt)
+UNPROPOSED_PENALTY = 5.0  # the grammar heard a command the spotter did not propose here
 SCORE_SCALE = 1e4  # hyp scores come as exp(log-score); ln() of them is tiny, so rescale
+# Grammar-search word segments report acoustic scores 2**10 times the scale of hypothesis and
+# phone-loop scores (pocketsphinx's senone score shift); measured: their sum / 1024 == hyp score.
+FSG_SEG_SCALE = 1024.0
 MIN_FRAMES_PER_PHONE = 3.0  # a real spoken phone lasts >= 30 ms; clicks and blips are shorter
-PRE_S, POST_S = 0.30, 0.15  # verification window around the spotted phrase
+PRE_S, POST_S = 0.45, 0.20  # verification window around the spotted phrase
+GROUP_S = 0.25  # proposals starting before the first one's end + this are one utterance
 REFRACTORY_S = 0.25  # after a command, ignore proposals starting within this of its end
+MAX_GROUP_S = 2.0  # running speech chains proposals on and on: judge it in pieces this long
 RING_S = 6.0
 
 
@@ -61,6 +70,7 @@ class Verdict:
     margin: float
     frames: int
     reason: str  # "ok" or why it was rejected
+    iso_db: float = 0.0
 
 
 class PocketsphinxEngine:
@@ -71,7 +81,9 @@ class PocketsphinxEngine:
     def __init__(self, llr_offset: float = 0.0) -> None:
         self._folder = ps_model.scratch_dir()
         try:
-            self._spot = ps_model.new_decoder(cmn="live", kws_delay=5)
+            # ds=2: acoustic scores on every other frame. Halves the spotter's cost; it only
+            # proposes, and the verifier re-scores every frame.
+            self._spot = ps_model.new_decoder(cmn="live", kws_delay=5, ds=2)
             ps_model.check_vocabulary(self._spot)
             ps_model.add_merger_variants(self._spot)
             thr = {p: _kws_threshold(ps_model.n_phones(self._spot, p)) for p in commands.phrases()
@@ -93,6 +105,7 @@ class PocketsphinxEngine:
         self._pending: list[_Candidate] = []
         self._seen: set[tuple[str, int]] = set()
         self._quiet_until = 0  # refractory end, in samples
+        self._verified_until = 0  # end of the last window the verifier judged
         self._coach = False
         self.verdicts: list[Verdict] = []  # every verification, for the bench and --verbose
         self._spot.start_utt()
@@ -163,29 +176,55 @@ class PocketsphinxEngine:
     def _decide(self, final: bool) -> list[Detection]:
         out: list[Detection] = []
         while self._pending:
-            first = min(c.end for c in self._pending)
-            if not final and self._pos < first + POST_S * SAMPLE_RATE:
+            group = self._first_group()
+            g_start = min(c.start for c in group)
+            g_end = max(c.end for c in group)
+            settled = self._pos >= g_end + POST_S * SAMPLE_RATE
+            too_long = g_end - g_start >= MAX_GROUP_S * SAMPLE_RATE
+            if not (final or settled or too_long):
                 break
-            # Proposals overlapping the first one are one utterance: verify them together.
-            group = [c for c in self._pending if c.start < first + int(0.1 * SAMPLE_RATE)]
             self._pending = [c for c in self._pending if c not in group]
-            start = min(c.start for c in group)
-            end = max(c.end for c in group)
-            verdict = self._verify(start, end, {commands.command_for_phrase(c.phrase)
-                                                for c in group})
+            if g_end <= self._verified_until:
+                continue  # inside audio already judged: one utterance gets one verdict
+            verdict = self._verify(g_start, g_end, {commands.command_for_phrase(c.phrase)
+                                                    for c in group})
+            self._verified_until = self._window_span(g_start, g_end)[1]
             self.verdicts.append(verdict)
             if verdict.command is not None:
-                self._quiet_until = end + int(REFRACTORY_S * SAMPLE_RATE)
+                self._quiet_until = g_end + int(REFRACTORY_S * SAMPLE_RATE)
                 self._pending = [c for c in self._pending if c.start >= self._quiet_until]
                 bar = LLR_MIN.get(verdict.command, LLR_DEFAULT)
-                conf = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, (verdict.llr - bar) / 2.0))))
+                conf = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, (verdict.llr - bar) / 4.0))))
                 out.append(Detection(verdict.command, verdict.text, self._pos / SAMPLE_RATE,
                                      round(conf, 3), self.name))
         return out
 
+    def _first_group(self) -> list[_Candidate]:
+        """The earliest proposals that chain together (each starts before the previous ones
+        end + GROUP_S): the spotter re-reports a phrase as it grows ("go", "go back"), and
+        proposes rivals for the same sound; all of them are one utterance."""
+        cands = sorted(self._pending, key=lambda c: c.start)
+        group = [cands[0]]
+        end = cands[0].end
+        for c in cands[1:]:
+            if c.start >= end + GROUP_S * SAMPLE_RATE:
+                break
+            group.append(c)
+            end = max(end, c.end)
+        return group
+
     def _window(self, start: int, end: int) -> np.ndarray:
+        a, b = self._window_span(start, end)
+        return self._ring_slice(a, b)
+
+    def _window_span(self, start: int, end: int) -> tuple[int, int]:
         a = max(start - int(PRE_S * SAMPLE_RATE), self._pos - len(self._ring), 0)
-        b = min(end + int(POST_S * SAMPLE_RATE), self._pos)
+        return a, min(end + int(POST_S * SAMPLE_RATE), self._pos)
+
+    def _ring_slice(self, a: int, b: int) -> np.ndarray:
+        """Stream samples [a, b) from the ring (clipped to what it still holds)."""
+        a = max(a, self._pos - len(self._ring), 0)
+        b = min(b, self._pos)
         return self._ring[len(self._ring) - (self._pos - a):len(self._ring) - (self._pos - b)]
 
     def _decode(self, search: str, audio: np.ndarray) -> tuple[str, float, list]:
@@ -200,25 +239,61 @@ class PocketsphinxEngine:
         return hyp.hypstr, math.log(hyp.best_score), list(d.seg())
 
     def _verify(self, start: int, end: int, proposed: set[str | None]) -> Verdict:
-        audio = self._window(start, end)
+        w0, w1 = self._window_span(start, end)
+        audio = self._ring_slice(w0, w1)
         text, cmd_score, segs = self._decode("cmds", audio)
         parsed = commands.parse(text) if text else None
-        if parsed is None or parsed.command not in proposed:
+        if parsed is None:
             return Verdict(None, text, 0.0, 0.0, 0, "grammar heard " + (text or "nothing"))
         words = [s for s in segs if s.word.strip().split("(")[0] in parsed.phrase.split()]
-        frames = max(1, sum(s.end_frame - s.start_frame + 1 for s in words))
-        _, phone_score, _ = self._decode("phones", audio)
-        _, decoy_score, _ = self._decode("decoys", audio)
-        # Scores are log-likelihoods of the whole window; the difference lives in the phrase.
-        llr = (cmd_score - phone_score) * SCORE_SCALE / frames
-        margin = (cmd_score - decoy_score) * SCORE_SCALE / frames
+        if not words:
+            return Verdict(None, text, 0.0, 0.0, 0, "no word segments")
+        sf, ef = words[0].start_frame, words[-1].end_frame
+        frames = ef - sf + 1
+        word_ll = sum(_ln(s.ascore) for s in words) / FSG_SEG_SCALE
         bar = LLR_MIN.get(parsed.command, LLR_DEFAULT) + self.llr_offset
+        if parsed.command not in proposed:
+            bar += UNPROPOSED_PENALTY
         if self._coach:
             bar += COACH_MARGIN
         if frames < MIN_FRAMES_PER_PHONE * self._phones[parsed.phrase]:
-            return Verdict(None, text, llr, margin, frames, "too short")
+            return Verdict(None, text, 0.0, 0.0, frames, "too short")
+        p0, p1 = w0 + sf * FRAME, w0 + (ef + 1) * FRAME
+        iso = _isolation_db(self._ring_slice(p0, p1),
+                            self._ring_slice(p0 - int(0.40 * SAMPLE_RATE), p0 - FRAME * 5),
+                            self._ring_slice(p1 + FRAME * 3, p1 + int(0.22 * SAMPLE_RATE)))
+        if iso < ISO_MIN_DB + (COACH_ISO_DB if self._coach else 0.0):
+            return Verdict(None, text, 0.0, 0.0, frames, "not said on its own", iso)
+        # Likelihood ratio on the phrase's own frames: the command's acoustic score against the
+        # best free phone sequence over the same frames (phones cut by the span count pro rata).
+        _, _, phone_segs = self._decode("phones", audio)
+        phone_ll = 0.0
+        for p in phone_segs:
+            overlap = min(ef, p.end_frame) - max(sf, p.start_frame) + 1
+            if overlap > 0:
+                phone_ll += _ln(p.ascore) * overlap / (p.end_frame - p.start_frame + 1)
+        llr = (word_ll - phone_ll) * SCORE_SCALE / frames
         if llr < bar:
-            return Verdict(None, text, llr, margin, frames, "llr below bar")
-        if margin < DECOY_MARGIN:
-            return Verdict(None, text, llr, margin, frames, "a decoy fits as well")
-        return Verdict(parsed.command, text, llr, margin, frames, "ok")
+            return Verdict(None, text, llr, 0.0, frames, "llr below bar", iso)
+        # Decoys last (the dearest test): "text" must not become "next", "loud" not "louder".
+        _, decoy_score, _ = self._decode("decoys", audio)
+        margin = (cmd_score - decoy_score) * SCORE_SCALE / frames
+        if margin < (DECOY_MARGIN_HARDER if parsed.command == "harder" else DECOY_MARGIN):
+            return Verdict(None, text, llr, margin, frames, "a decoy fits as well", iso)
+        return Verdict(parsed.command, text, llr, margin, frames, "ok", iso)
+
+
+def _isolation_db(phrase: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
+    """How much louder the phrase is than what surrounds it (the louder side). A command is said
+    on its own; the same word inside running speech (or the coach's sentence) has speech around
+    it at about the same level."""
+    around = [_energy_db(x) for x in (before, after) if len(x) >= 5 * FRAME]
+    return _energy_db(phrase) - max(around) if around else 0.0
+
+
+def _energy_db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1.0))
+
+
+def _ln(x: float) -> float:
+    return math.log(x) if x > 0 else -1e3
