@@ -162,6 +162,7 @@ class Microphone:
         self._stream: Any = None
         self.rate = RATE
         self.overflows = 0
+        self.first_adc_time: float | None = None
         self._resampler = StreamResampler(RATE)
 
     def _pick_rate(self, sd: Any) -> int:
@@ -180,6 +181,8 @@ class Microphone:
                         "rate; pick another with --input-device (see 'python -m sounddevice')")
 
     def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        if self.first_adc_time is None:  # anchors the echo canceller's reference (stream time)
+            self.first_adc_time = float(time.inputBufferAdcTime)
         if status and status.input_overflow:
             self.overflows += 1
         try:  # copy: PortAudio reuses indata's buffer after we return

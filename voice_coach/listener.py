@@ -38,7 +38,7 @@ class Mic(Protocol):
 
 
 class Cleaner(Protocol):
-    def __call__(self, mic_block: np.ndarray) -> np.ndarray: ...
+    def __call__(self, mic_block: np.ndarray, mic: Mic) -> np.ndarray: ...
 
 
 @dataclass
@@ -126,7 +126,7 @@ class Listener:
             elif had_sound and now - last_sound_at > DEAD_AFTER_S:
                 return engine
             if self._cleaner is not None:
-                block = self._cleaner(block)
+                block = self._cleaner(block, mic)
             self.status.level_db = level_dbfs(block)
             speaking = self._coach_speaking()
             if speaking:

@@ -46,6 +46,8 @@ class LiveEdges:
         # The audio libraries load only for spoken sessions.
         from .audio_in import Microphone
         from .audio_out import AudioOut
+        from .echo import Reference
+        from .echo_link import RATE, MicCleaner, PlaybackReference
         from .engines.factory import describe, make_engine
         from .listener import Listener
 
@@ -62,9 +64,14 @@ class LiveEdges:
         coordinator.add_sink(AudioSink(self.audio))
         self.listener: Listener | None = None
         if engine is not None:
+            # The microphone hears our own voice and music: remove them (echo cancellation).
+            reference = Reference(RATE)
+            self.audio.tap(PlaybackReference(self.audio.player, self.audio.mixer.rate,
+                                             reference))
             self.listener = Listener(lambda: Microphone(settings.input_device), engine,
                                      lambda: make_engine(settings.engine, settings.model),
-                                     post, lambda: self.audio.mixer.speaking)
+                                     post, lambda: self.audio.mixer.speaking,
+                                     cleaner=MicCleaner(reference))
 
     def __enter__(self) -> LiveEdges:
         self.audio.start()

@@ -1,0 +1,70 @@
+"""Links the speaker to the microphone for echo removal: every block we play is written into a
+reference buffer on the output stream's clock, and every microphone block is cleaned against
+the span of it that the microphone heard (the canceller absorbs the room's delay).
+
+Both streams are PortAudio streams of this process, whose times share one clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .audio_in import StreamResampler, to_int16
+from .echo import EchoCanceller, Reference
+
+RATE = 16_000
+REANCHOR_S = 0.06  # larger than the estimate's wobble, smaller than a real glitch
+
+
+class PlaybackReference:
+    """Output tap: (stereo block at the mixer rate, its first frame number) -> Reference."""
+
+    def __init__(self, player: Any, mixer_rate: int, reference: Reference):
+        self._player = player
+        self._mixer_rate = mixer_rate
+        self._resample = StreamResampler(mixer_rate, RATE)
+        self._anchor: tuple[float, int] | None = None  # (stream time, frame) of a past block
+        self.reference = reference
+
+    def __call__(self, block: np.ndarray, first_frame: int) -> None:
+        stream = getattr(self._player, "_stream", None)
+        mono = self._resample(block.mean(axis=1))
+        if stream is None or len(mono) == 0:
+            return
+        # The block goes out after the frames already sent to the device, plus its latency.
+        # That estimate wobbles by up to a device block (frames_out moves in steps), so the
+        # time is counted in frames from an anchor, re-anchored only on a real jump (an
+        # underrun, a reopened device): a wobbling reference would smear the echo path.
+        ahead_s = (first_frame - self._player.frames_out) / self._mixer_rate
+        measured = float(stream.time) + ahead_s + self._player.latency_s
+        if self._anchor is not None:
+            counted = self._anchor[0] + (first_frame - self._anchor[1]) / self._mixer_rate
+            if abs(measured - counted) < REANCHOR_S:
+                self.reference.write(mono, counted)
+                return
+        self._anchor = (measured, first_frame)
+        self.reference.write(mono, measured)
+
+
+class MicCleaner:
+    """Listener cleaner: removes our own playback from each 16 kHz microphone block."""
+
+    def __init__(self, reference: Reference, engine: str = "auto"):
+        self._reference = reference
+        self._engine = engine
+        self._aec = EchoCanceller(RATE, engine=engine)
+        self._mic: Any = None
+        self._samples = 0
+
+    def __call__(self, block: np.ndarray, mic: Any) -> np.ndarray:
+        if mic is not self._mic:  # a (re)opened microphone: its own clock, a fresh filter
+            self._mic, self._samples = mic, 0
+            self._aec = EchoCanceller(RATE, engine=self._engine)
+        start = getattr(mic, "first_adc_time", None)
+        if start is None:
+            return block
+        played = self._reference.read(start + self._samples / RATE, len(block))
+        self._samples += len(block)
+        return to_int16(self._aec.process(block.astype(np.float32) / 32768.0, played))
