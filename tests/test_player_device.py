@@ -36,6 +36,39 @@ def _locate(rec: np.ndarray, ref: np.ndarray) -> int:
     return int(np.argmax(np.abs(corr)))
 
 
+def _align(rec: np.ndarray, ref: np.ndarray, start: int, win: int = MIXER_RATE // 2,
+           search: int = MIXER_RATE // 20) -> tuple[np.ndarray, np.ndarray]:
+    """The recording re-aligned to `ref` window by window (within +-50 ms), so one late block
+    on a busy machine (a gap of silence) does not throw off the rest of the comparison."""
+    got, want = [], []
+    offset = start
+    for w0 in range(0, len(ref) - win + 1, win):
+        r = ref[w0:w0 + win]
+        lo = max(0, offset + w0 - search)
+        window = rec[lo:offset + w0 + search + win]
+        if len(window) < win:
+            break
+        if np.dot(r, r) > 1e-6:  # follow the speech; in silence keep the last offset
+            lag = int(np.argmax(np.correlate(window, r, mode="valid")))
+            offset = lo + lag - w0
+        got.append(rec[offset + w0: offset + w0 + win])
+        want.append(r)
+    return np.concatenate(got), np.concatenate(want)
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))
+
+
+def _speech_match(got: np.ndarray, want: np.ndarray, win: int = MIXER_RATE // 2) -> float:
+    """Median similarity over the half-second windows that hold speech: a busy machine may
+    spoil one window with a dropped block; the speech itself must be there in the rest."""
+    scores = [_similarity(got[i:i + win], want[i:i + win])
+              for i in range(0, len(want) - win + 1, win)
+              if np.mean(want[i:i + win] ** 2) > 1e-4]
+    return float(np.median(scores))
+
+
 def _level_in_pauses(recorded: np.ndarray, speech: np.ndarray) -> float:
     """dB level of the recording in 10 ms frames where the speech itself is silent."""
     n = min(len(recorded), len(speech)) // 480 * 480
@@ -92,10 +125,10 @@ def test_speech_over_music_reaches_the_speaker(tmp_path):
     # Find the speech in the recording: cross-correlate with what we synthesised.
     ref = voice[: 3 * MIXER_RATE]
     start = _locate(rec, ref)
-    seg = rec[start:start + len(ref)]
+    seg, ref = _align(rec, ref, start)
     gain = float(np.dot(seg, ref) / np.dot(ref, ref))
     assert 0.3 < gain < 1.2  # the voice is there, at about the mixer's voice gain
-    assert np.dot(seg, ref) / np.sqrt(np.dot(seg, seg) * np.dot(ref, ref)) > 0.8
+    assert _speech_match(seg, ref) > 0.8
     music_before = rec[int(0.3 * MIXER_RATE): start - int(0.1 * MIXER_RATE)]
     before_db = 10 * np.log10(np.mean(music_before**2))
     under_db = _level_in_pauses(seg, ref)  # between the words only the music sounds
@@ -107,8 +140,7 @@ def test_speech_over_music_reaches_the_speaker(tmp_path):
     assert firsts == list(range(0, len(tapped) * 1024, 1024))
     played = np.concatenate([block for block, _ in tapped]).mean(axis=1)
     at = _locate(played, ref)
-    heard = played[at:at + len(ref)]
-    assert np.dot(heard, ref) / np.sqrt(np.dot(heard, heard) * np.dot(ref, ref)) > 0.95
+    assert _similarity(played[at:at + len(ref)], ref) > 0.95
     print(f"underruns: {underruns}")
 
 
@@ -203,10 +235,9 @@ def test_start_speaks_over_music_on_the_virtual_speaker(tmp_path):
     # (its cache is keyed like ours: same default voice and rate).
     reference = resample(samples, rate)
     start = _locate(rec, reference[: 2 * MIXER_RATE])
-    seg = rec[start:start + len(reference)]
-    ref = reference[: len(seg)]
-    corr = np.dot(seg, ref) / np.sqrt(np.dot(seg, seg) * np.dot(ref, ref))
-    assert corr > 0.7, f"the greeting is not in what the speaker played; app said: {out[-800:]}"
+    seg, ref = _align(rec, reference, start)
+    corr = _speech_match(seg, ref)
+    assert corr > 0.8, f"the greeting is not in what the speaker played; app said: {out[-800:]}"
     # In the pauses between the words only the music sounds: present, and ducked (about
     # -26 dBFS nominal, 14 dB lower while the coach speaks).
     music_db = _level_in_pauses(seg, ref)

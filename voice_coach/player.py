@@ -85,7 +85,7 @@ class Player:
     """Plays the mixer on a device. `start()` fails fast with a UserError."""
 
     def __init__(self, mixer: Mixer, device: str | int | None = None, latency: str = "low",
-                 queue_blocks: int = 2,
+                 queue_blocks: int = 4,
                  on_problem: Callable[[bool, str], None] | None = None) -> None:
         self.mixer, self.device_spec, self.latency = mixer, device, latency
         self._blocks: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
