@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -40,6 +41,12 @@ def _engine_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
     p.add_argument("--model", type=Path, help="a Vosk model folder")
 
 
+def _model(args: argparse.Namespace) -> Path | None:
+    """--model, else $VOICE_COACH_MODEL (the CLI is the one place that reads the environment)."""
+    env = os.environ.get("VOICE_COACH_MODEL")
+    return args.model or (Path(env).expanduser() if env else None)
+
+
 def _line(det: Detection, as_json: bool) -> str:
     if as_json:
         return json.dumps({"command": det.command, "t": round(det.at_s, 3), "text": det.text,
@@ -50,6 +57,7 @@ def _line(det: Detection, as_json: bool) -> str:
 def run_listen(args: argparse.Namespace) -> int:
     from . import audio_in
 
+    args.model = _model(args)
     print(describe(args.engine, args.model), file=sys.stderr)
     if args.input is not None:
         samples = audio_in.read_wav(args.input)  # bad files fail before the engine loads
@@ -123,6 +131,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from . import bench_listen
 
     cache = args.cache or Path(user_cache_dir("voice-coach")) / "bench_listen"
+    args.model = _model(args)
     make_engine(args.engine, args.model)  # fail fast on a bad engine/model
 
     def make() -> Engine:
