@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -268,3 +269,23 @@ def test_speaker_loss_is_reported_and_playback_comes_back(tmp_path):
     assert out.player.reconnects == 1
     levels = _frames_db(rec)
     assert len(levels) >= 10 and levels[-10:].min() > -45  # the music plays again
+
+
+def test_cli_lists_voices_and_devices(capsys):
+    from voice_coach.cli import main
+
+    assert main(["voices", "--lang", "en-us"]) == 0
+    out = capsys.readouterr().out
+    assert "gmw/en-us" in out and "gmw/de" not in out
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert "spk" in out and "default output" in out
+
+
+def test_bench_speech_prints_json_last(capsys):
+    from voice_coach.cli import main
+
+    assert main(["bench", "speech", "--steps", "2", "--output-device", "spk"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["bench"] == "speech" and result["device"] == "ok"
+    assert 0 < result["tts_rtf"] < 1 and result["first_audible_ms_p50"] > 0
