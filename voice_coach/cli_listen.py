@@ -99,7 +99,11 @@ def _listen_live(engine: Engine, args: argparse.Namespace) -> int:
         t = Text(f"mic {level:6.1f} dBFS ")
         t.append("#" * bars, style="green" if level < -6 else "red")
         t.append(" " * (40 - bars) + "\n")
-        t.append("heard: " + ("  ".join(heard[-6:]) or "(nothing yet - say 'softer')"))
+        t.append("commands: " + ("  ".join(heard[-6:]) or "(nothing yet - say 'softer')"))
+        verdicts = getattr(engine, "verdicts", None)  # pocketsphinx: what it weighed, and why
+        if verdicts:
+            v = verdicts[-1]
+            t.append(f"\nlast heard: {v.text or '?'} -> {'accepted' if v.command else v.reason}")
         t.append("\nCtrl-C to stop")
         return t
 
