@@ -104,3 +104,20 @@ def test_bundled_track_is_long_and_loops_without_a_click():
     spectrum = np.abs(np.fft.rfft(out[: 20 * MIXER_RATE, 0])) ** 2
     freqs = np.fft.rfftfreq(20 * MIXER_RATE, 1 / MIXER_RATE)
     assert spectrum[freqs < 1000].sum() > 0.9 * spectrum.sum()
+
+
+def test_generator_makes_a_calm_seamless_loop():
+    from voice_coach.musicgen import CHORD_S, RATE, generate
+
+    loop = generate(seed=3, chords=2)
+    assert loop.shape == (int(2 * CHORD_S * RATE), 2) and loop.dtype == np.float32
+    rms_db = 10 * np.log10(np.mean(loop**2))
+    assert abs(rms_db + 20) < 0.5 and np.max(np.abs(loop)) <= 10 ** (-1 / 20) + 1e-6
+    # Played round and round, the end runs into the start as smoothly as anywhere else.
+    steps = np.abs(np.diff(loop, axis=0)).max(axis=1)
+    seam = np.abs(loop[0] - loop[-1]).max()
+    assert seam <= np.percentile(steps, 99.9)
+    # Soft attacks only: no sudden jumps in loudness between 50 ms frames.
+    frames = loop[: len(loop) // 2400 * 2400, 0].reshape(-1, 2400)
+    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    assert np.max(np.diff(level)) < 6
