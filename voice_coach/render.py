@@ -147,8 +147,9 @@ def _export(wav_path: Path, out: Path, fmt: str) -> None:
 
     codec = {"mp3": ["-c:a", "libmp3lame", "-b:a", "128k"], "ogg": ["-c:a", "libvorbis"],
              "flac": ["-c:a", "flac"]}[fmt]
-    cmd = [AudioSegment.converter, "-loglevel", "error", "-y", "-i", str(wav_path), *codec,
-           str(out)]
+    # -nostdin: ffmpeg would otherwise read (and swallow) whatever is piped to voice-coach.
+    cmd = [AudioSegment.converter, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav_path),
+           *codec, str(out)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     except FileNotFoundError as err:
