@@ -29,16 +29,16 @@ class PlaybackReference:
         self.reference = reference
 
     def __call__(self, block: np.ndarray, first_frame: int) -> None:
-        stream = getattr(self._player, "_stream", None)
+        now = self._player.stream_time
         mono = self._resample(block.mean(axis=1))
-        if stream is None or len(mono) == 0:
+        if now is None or len(mono) == 0:
             return
         # The block goes out after the frames already sent to the device, plus its latency.
         # That estimate wobbles by up to a device block (frames_out moves in steps), so the
         # time is counted in frames from an anchor, re-anchored only on a real jump (an
         # underrun, a reopened device): a wobbling reference would smear the echo path.
         ahead_s = (first_frame - self._player.frames_out) / self._mixer_rate
-        measured = float(stream.time) + ahead_s + self._player.latency_s
+        measured = now + ahead_s + self._player.latency_s
         if self._anchor is not None:
             counted = self._anchor[0] + (first_frame - self._anchor[1]) / self._mixer_rate
             if abs(measured - counted) < REANCHOR_S:

@@ -112,6 +112,16 @@ class Player:
         return float(self._stream.latency) if self._stream is not None else 0.0
 
     @property
+    def stream_time(self) -> float | None:
+        """The output stream's clock now (PortAudio time; the input streams share it), or None
+        while no stream is open."""
+        stream = self._stream
+        try:
+            return float(stream.time) if stream is not None else None
+        except Exception:  # noqa: BLE001 - a stream closing under us: no time to give
+            return None
+
+    @property
     def active(self) -> bool:
         return bool(self._stream is not None and self._stream.active)
 
