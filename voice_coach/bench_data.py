@@ -12,6 +12,7 @@ own speech (the engine is told the coach is speaking).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -194,6 +195,7 @@ def music(seconds: float, seed: int = 7) -> np.ndarray:
     return _stand_in_music(seconds, seed)
 
 
+@functools.lru_cache(maxsize=4)
 def _decode_any(f: Path) -> np.ndarray | None:
     try:
         from pydub import AudioSegment

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,6 +204,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
     result["rtf"] = round(cpu / max(audio_s, 1e-9), 4)
     result["audio_s"] = round(audio_s, 1)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["engine_alone_peak_rss_mb"] = engine_alone_rss_mb(engine_name)
     result["wall_s"] = round(time.time() - t0, 1)
     return result
 
@@ -241,6 +244,23 @@ def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bo
                         "per_hour": round(len(run.detections) / music_s * 3600, 1)}
     log(f"music only: {len(run.detections)} false accepts in {music_s:.0f} s")
     return total, (audio_s, cpu), by
+
+
+def engine_alone_rss_mb(engine_name: str) -> float | None:
+    """Peak memory of a process that only loads the engine and decodes 20 s of audio: what the
+    listener costs in the app, without the bench's own test set and music in memory."""
+    code = ("import resource, numpy as np\n"
+            "from voice_coach.engines.factory import make_engine\n"
+            f"e = make_engine({engine_name!r}, None)\n"
+            "x = (np.random.default_rng(0).standard_normal(16000 * 20) * 300).astype(np.int16)\n"
+            "[e.feed(x[i:i + 1600]) for i in range(0, len(x), 1600)]\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=300, check=True).stdout
+        return round(float(out.strip().splitlines()[-1]), 1)
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
 
 def to_json_line(result: dict) -> str:

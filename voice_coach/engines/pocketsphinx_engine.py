@@ -41,6 +41,7 @@ MIN_FRAMES_PER_PHONE = 3.0  # a real spoken phone lasts >= 30 ms; clicks and bli
 PRE_S, POST_S = 0.45, 0.20  # verification window around the spotted phrase
 GROUP_S = 0.25  # proposals starting before the first one's end + this are one utterance
 REFRACTORY_S = 0.25  # after a command, ignore proposals starting within this of its end
+SAME_COMMAND_S = 1.5  # and the same command again within this long of it
 MAX_GROUP_S = 2.0  # running speech chains proposals on and on: judge it in pieces this long
 RING_S = 6.0
 
@@ -106,6 +107,7 @@ class PocketsphinxEngine:
         self._seen: set[tuple[str, int]] = set()
         self._quiet_until = 0  # refractory end, in samples
         self._verified_until = 0  # end of the last window the verifier judged
+        self._last_command: tuple[str, int] = ("", -SAMPLE_RATE * 60)  # (command, stream pos)
         self._coach = False
         self.verdicts: list[Verdict] = []  # every verification, for the bench and --verbose
         self._spot.start_utt()
@@ -190,7 +192,12 @@ class PocketsphinxEngine:
                                                     for c in group})
             self._verified_until = self._window_span(g_start, g_end)[1]
             self.verdicts.append(verdict)
+            if verdict.command is not None and self._repeats(verdict.command):
+                verdict = Verdict(None, verdict.text, verdict.llr, verdict.margin,
+                                  verdict.frames, "same command just given", verdict.iso_db)
+                self.verdicts[-1] = verdict
             if verdict.command is not None:
+                self._last_command = (verdict.command, self._pos)
                 self._quiet_until = g_end + int(REFRACTORY_S * SAMPLE_RATE)
                 self._pending = [c for c in self._pending if c.start >= self._quiet_until]
                 bar = LLR_MIN.get(verdict.command, LLR_DEFAULT)
@@ -198,6 +205,12 @@ class PocketsphinxEngine:
                 out.append(Detection(verdict.command, verdict.text, self._pos / SAMPLE_RATE,
                                      round(conf, 3), self.name))
         return out
+
+    def _repeats(self, command: str) -> bool:
+        """The same command again within SAME_COMMAND_S is the same utterance heard twice
+        ("that ... hurts"), not a second request."""
+        last, at = self._last_command
+        return last == command and self._pos - at < SAME_COMMAND_S * SAMPLE_RATE
 
     def _first_group(self) -> list[_Candidate]:
         """The earliest proposals that chain together (each starts before the previous ones

@@ -50,8 +50,10 @@ def new_decoder(**config: Any) -> Any:
     from pocketsphinx import Decoder
 
     m = model_dir()
+    # lm=None: without it every decoder also loads the 86 MB general language model, which
+    # keyword spotting, grammars and the phone loop never use.
     return Decoder(hmm=str(m / "en-us"), dict=str(m / "cmudict-en-us.dict"),
-                   loglevel="FATAL", **config)
+                   loglevel="FATAL", lm=None, **config)
 
 
 def pronunciations(decoder: Any, word: str) -> list[str]:
