@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import resampling
 from .errors import UserError
 
 RATE = 16_000
@@ -38,42 +38,15 @@ def to_float_mono(data: bytes, width: int, channels: int) -> np.ndarray:
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int = RATE) -> np.ndarray:
-    """Band-limited rational resampling (polyphase FIR), so 44.1/48 kHz input keeps no aliases."""
-    if rate_in == rate_out or len(x) == 0:
-        return x.astype(np.float32)
-    from scipy.signal import resample_poly  # lazy: only needed for foreign rates
-
-    f = Fraction(rate_out, rate_in).limit_denominator(1000)
-    return resample_poly(x, f.numerator, f.denominator).astype(np.float32)
+    """Band-limited resampling (libsoxr), so 44.1/48 kHz input keeps no aliases."""
+    return resampling.resample(x, rate_in, rate_out)
 
 
-class StreamResampler:
-    """Block-by-block resampling with no seams: each block is filtered with enough history and
-    look-ahead that the output equals resampling the whole stream at once (delay: a few ms)."""
+class StreamResampler(resampling.StreamResampler):
+    """Block-by-block resampling to 16 kHz (by default) with no seams between blocks."""
 
     def __init__(self, rate_in: int, rate_out: int = RATE) -> None:
-        f = Fraction(rate_out, rate_in).limit_denominator(1000)
-        self.up, self.down = f.numerator, f.denominator
-        # resample_poly's filter spans ~10 input samples per side per max(up, down)/up; take more
-        # and keep it a multiple of `down` so every block starts on the same polyphase phase.
-        half = int(np.ceil(12 * max(self.up, self.down) / self.up)) + 8
-        self.h = self.down * int(np.ceil(half / self.down))
-        self.buf = np.zeros(self.h, np.float32)  # leading silence stands in for the past
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        if self.up == self.down:
-            return block.astype(np.float32)
-        from scipy.signal import resample_poly
-
-        buf = np.concatenate([self.buf, block.astype(np.float32)])
-        cut = (len(buf) - 2 * self.h) // self.down * self.down
-        if cut <= 0:
-            self.buf = buf
-            return np.zeros(0, np.float32)
-        y = resample_poly(buf, self.up, self.down)
-        out = y[self.h * self.up // self.down:(cut + self.h) * self.up // self.down]
-        self.buf = buf[cut:]
-        return out.astype(np.float32)
+        super().__init__(rate_in, rate_out)
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .audio_in import StreamResampler, to_int16
+from .audio_in import to_int16
 from .echo import EchoCanceller, Reference
+from .resampling import StreamResampler
 
 RATE = 16_000
 REANCHOR_S = 0.06  # larger than the estimate's wobble, smaller than a real glitch
@@ -26,26 +27,29 @@ class PlaybackReference:
         self._mixer_rate = mixer_rate
         self._resample = StreamResampler(mixer_rate, RATE)
         self._anchor: tuple[float, int] | None = None  # (stream time, frame) of a past block
+        self._written = 0  # reference samples written since the anchor
         self.reference = reference
 
     def __call__(self, block: np.ndarray, first_frame: int) -> None:
         now = self._player.stream_time
-        mono = self._resample(block.mean(axis=1))
-        if now is None or len(mono) == 0:
+        if now is None:
             return
         # The block goes out after the frames already sent to the device, plus its latency.
-        # That estimate wobbles by up to a device block (frames_out moves in steps), so the
-        # time is counted in frames from an anchor, re-anchored only on a real jump (an
-        # underrun, a reopened device): a wobbling reference would smear the echo path.
+        # That estimate wobbles by up to a device block (frames_out moves in steps), so time
+        # is counted in samples from an anchor, re-anchored only on a real jump (an underrun,
+        # a reopened device): a wobbling reference would smear the echo path. Counting output
+        # samples also absorbs the resampler handing out its results in uneven bursts.
         ahead_s = (first_frame - self._player.frames_out) / self._mixer_rate
         measured = now + ahead_s + self._player.latency_s
         if self._anchor is not None:
             counted = self._anchor[0] + (first_frame - self._anchor[1]) / self._mixer_rate
-            if abs(measured - counted) < REANCHOR_S:
-                self.reference.write(mono, counted)
-                return
-        self._anchor = (measured, first_frame)
-        self.reference.write(mono, measured)
+        if self._anchor is None or abs(measured - counted) >= REANCHOR_S:
+            self._anchor, self._written = (measured, first_frame), 0
+            self._resample = StreamResampler(self._mixer_rate, RATE)
+        mono = self._resample(block.mean(axis=1))
+        if len(mono):
+            self.reference.write(mono, self._anchor[0] + self._written / RATE)
+            self._written += len(mono)
 
 
 class MicCleaner:

@@ -23,12 +23,12 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
-from math import gcd
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
+from . import resampling
 from .errors import UserError
 
 MIXER_RATE = 48_000
@@ -69,13 +69,8 @@ def check_voice(voice: str | None, voices: list[VoiceInfo]) -> None:
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int = MIXER_RATE) -> np.ndarray:
-    """Band-limited resampling (polyphase), float32 in and out."""
-    if rate_in == rate_out:
-        return samples.astype(np.float32, copy=False)
-    from scipy.signal import resample_poly
-
-    g = gcd(rate_in, rate_out)
-    return resample_poly(samples, rate_out // g, rate_in // g, axis=0).astype(np.float32)
+    """Band-limited resampling to the mixer's rate, float32 in and out."""
+    return resampling.resample(samples, rate_in, rate_out)
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
