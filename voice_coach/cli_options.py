@@ -72,7 +72,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         rate_wpm=get("rate") or 160,
         music=get("music"),
         no_music=bool(get("no_music")),
-        duck_db=get("duck_db") if get("duck_db") is not None else -14.0,
+        duck_db=float(args.duck_db) if get("duck_db") is not None else -14.0,
         output_device=get("output_device"),
         input_device=get("input_device"),
         engine=get("engine") or "auto",

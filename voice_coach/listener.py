@@ -38,7 +38,7 @@ class Mic(Protocol):
 
 
 class Cleaner(Protocol):
-    def __call__(self, mic_block: np.ndarray, mic: Mic) -> np.ndarray: ...
+    def __call__(self, block: np.ndarray, mic: Any) -> np.ndarray: ...
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from . import phrasing
 from .config import Settings
 from .coordinator import Coordinator
-from .events import DeviceProblem, Effect, SpeechDone
+from .events import Effect, SpeechDone
 from .pressure import Level
 from .script import Script
 from .session import SessionState
@@ -59,7 +59,7 @@ class LiveEdges:
             with Microphone(settings.input_device):  # no microphone: one clear line, now
                 pass
         self.audio = AudioOut(settings, on_speech_done=lambda uid: post(SpeechDone(uid)),
-                              on_problem=lambda ok, why: post(DeviceProblem("speaker", ok, why)))
+                              on_problem=post)  # DeviceProblem("speaker"|"speech", ...)
         self.audio.prerender(texts_to_say(script))
         coordinator.add_sink(AudioSink(self.audio))
         self.listener: Listener | None = None

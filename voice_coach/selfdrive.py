@@ -279,7 +279,7 @@ def _peaks(score: np.ndarray, threshold: float, spacing: int) -> list[int]:
     for i in above:
         if peaks and i - peaks[-1] < spacing:
             if score[i] > score[peaks[-1]]:
-                peaks[-1] = i
+                peaks[-1] = int(i)
             continue
         peaks.append(int(i))
     return peaks
