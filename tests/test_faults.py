@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from virtual_audio import wait_for
 
 from voice_coach.selfdrive import RATE, MicPlayer
 from voice_coach.virtual_audio import pactl
@@ -25,15 +26,6 @@ def log_lines(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_for(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def vmic_module() -> str:

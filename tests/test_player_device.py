@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import virtual_audio
+from virtual_audio import wait_for
 
 from voice_coach.audio_out import AudioOut
 from voice_coach.config import Settings
@@ -81,15 +82,6 @@ def _level_in_pauses(recorded: np.ndarray, speech: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(rec[quiet] ** 2)))
 
 
-def _wait(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_devices_are_listed_and_resolved_by_name_or_index():
     names = {d["name"]: d["index"] for d in list_devices()}
     assert "spk" in names
@@ -115,7 +107,7 @@ def test_speech_over_music_reaches_the_speaker(tmp_path):
     with out:
         time.sleep(1.5)  # music alone first
         out.say(LINE, 1)
-        assert _wait(lambda: done == [1], 20)
+        assert wait_for(lambda: done == [1], 20)
         time.sleep(1.5)  # the music comes back up after the speech
         underruns = out.player.underruns + out.player.starved
     rec = recorder.stop()
@@ -154,7 +146,7 @@ def test_cancel_before_audio_arrives_drops_it_and_reports_done(tmp_path):
         # Uncached long text: still rendering when the cancel comes.
         out.say(LINE + " " + LINE, 5)
         out.cancel_speech()
-        assert _wait(lambda: done == [5], 20)
+        assert wait_for(lambda: done == [5], 20)
         time.sleep(0.5)
     rec = recorder.stop()
     assert np.max(np.abs(rec)) < 1e-3  # nothing was played
@@ -220,8 +212,8 @@ def test_start_speaks_over_music_on_the_virtual_speaker(tmp_path):
     cache = tmp_path / "cache" / "voice-coach" / "speech"
     wav = cache / f"{Speech(cache_dir=tmp_path / 'keys').key(GREETING)}.wav"
     try:
-        assert _wait(lambda: wav.exists(), 90), "the app never synthesised its greeting"
-        assert _wait(lambda: np.max(np.abs(recorder.so_far()), initial=0) > 1e-3, 30)
+        assert wait_for(lambda: wav.exists(), 90), "the app never synthesised its greeting"
+        assert wait_for(lambda: np.max(np.abs(recorder.so_far()), initial=0) > 1e-3, 30)
         samples, rate = read_wav(wav)
         time.sleep(len(samples) / rate + 6)  # slack for a slow start of the speech
         assert app.stdin is not None
@@ -255,14 +247,14 @@ def test_speaker_loss_is_reported_and_playback_comes_back(tmp_path):
         time.sleep(0.5)
         virtual_audio.stop(base)  # the sound server dies under the running stream
         try:
-            assert _wait(lambda: any(not p.ok for p in problems), 10)
+            assert wait_for(lambda: any(not p.ok for p in problems), 10)
             assert problems[0] == DeviceProblem("speaker", False, "the sound output stopped")
             # Session time goes on while nobody hears it: speech still finishes.
             out.say("Keep one hand on them at all times.", 3)
-            assert _wait(lambda: done == [3], 15)
+            assert wait_for(lambda: done == [3], 15)
         finally:
             assert virtual_audio.start(base) is None
-        assert _wait(lambda: problems[-1].ok, 20), problems
+        assert wait_for(lambda: problems[-1].ok, 20), problems
         recorder = virtual_audio.MonitorRecorder()
         time.sleep(3)
         rec = recorder.stop()
