@@ -254,7 +254,10 @@ def engine_alone_rss_mb(engine_name: str) -> float | None:
             f"e = make_engine({engine_name!r}, None)\n"
             "x = (np.random.default_rng(0).standard_normal(16000 * 20) * 300).astype(np.int16)\n"
             "[e.feed(x[i:i + 1600]) for i in range(0, len(x), 1600)]\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+            # VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork+exec.
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
+            "print(int(hwm[0].split()[1]) / 1024 if hwm else\n"
+            "      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=300, check=True).stdout
