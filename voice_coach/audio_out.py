@@ -70,8 +70,8 @@ class _Effects(ABC):
     def music_gain(self, gain_db: float) -> None:
         self.mixer.music_gain(gain_db)
 
-    def prerender(self, texts: Iterable[str]) -> None:
-        self.speech.prerender(texts)
+    def prerender(self, texts: Iterable[str], in_memory: bool = True) -> None:
+        self.speech.prerender(texts, in_memory)
 
     @property
     def level_db(self) -> float:

@@ -84,13 +84,17 @@ class Listener:
 
     # ---------------------------------------------------------------- the loop
 
+    @property
+    def engine(self) -> Engine:
+        """The engine listening now (a replacement after a crash)."""
+        return self._engine
+
     def _run(self) -> None:
-        engine = self._engine
         while not self._stop.is_set():
             detail = "the input stream stopped"
             try:
                 with self._open_mic() as mic:
-                    engine = self._listen(mic, engine)
+                    self._engine = self._listen(mic, self._engine)
             except Exception as err:  # noqa: BLE001 - any device failure: keep the session going
                 detail = str(err).splitlines()[0] if str(err) else type(err).__name__
             self.status.hearing = False
@@ -137,6 +141,9 @@ class Listener:
                 detections = engine.feed(block)
             except Exception as err:  # noqa: BLE001 - a recogniser crash must not end listening
                 self._post(DeviceProblem("recognizer", False, str(err)[:120]))
+                close = getattr(engine, "close", None)
+                if close is not None:  # a recogniser process that misbehaved: end it
+                    close()
                 engine = self._make_engine()
                 continue
             for detection in detections:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from . import phrasing
 from .config import Settings
 from .coordinator import Coordinator
-from .events import Effect, SpeechDone
+from .events import Effect, SpeechDone, StepStarted
 from .pressure import Level
 from .script import Script
 from .session import SessionState
@@ -31,14 +31,30 @@ class AudioSink:
         self._audio.apply(effect)
 
 
+def step_texts(script: Script, index: int) -> list[str]:
+    """Everything a step may say: its text at every pressure wording, and its cues."""
+    step = script.steps[index]
+    texts = list(dict.fromkeys(step.text_for(level) for level in Level))
+    return texts + [cue.say for cue in step.cues]
+
+
 def texts_to_say(script: Script) -> list[str]:
-    """Step texts in the order they will be needed, every pressure wording, so speech can
-    start at once when a step begins."""
+    """The whole session's speech, in the order it will be needed."""
     texts = [phrasing.GREETING]
-    for step in script.steps:
-        texts.extend(dict.fromkeys(step.text_for(level) for level in Level))
-        texts.extend(cue.say for cue in step.cues)
+    for index in range(len(script.steps)):
+        texts.extend(step_texts(script, index))
     return texts
+
+
+class PrerenderNext:
+    """When a step starts, render the next one's speech into memory, so it starts at once."""
+
+    def __init__(self, audio: AudioOut, script: Script):
+        self._audio, self._script = audio, script
+
+    def carry(self, effect: Effect, state: SessionState) -> None:
+        if isinstance(effect, StepStarted) and effect.index + 1 < len(self._script.steps):
+            self._audio.prerender(step_texts(self._script, effect.index + 1))
 
 
 class LiveEdges:
@@ -48,20 +64,32 @@ class LiveEdges:
         from .audio_out import AudioOut
         from .echo import Reference
         from .echo_link import RATE, MicCleaner, PlaybackReference
-        from .engines.factory import describe, make_engine
+        from .engines.base import Engine
+        from .engines.factory import describe
+        from .engines.process_engine import ProcessEngine
         from .listener import Listener
 
         post = coordinator.post
         listening = settings.engine != "keys"
         self.engine_label = describe(settings.engine, settings.model)  # a bad model fails here
-        engine = make_engine(settings.engine, settings.model) if listening else None
+
+        def new_engine() -> Engine:
+            # Its own process: a decoder holding the GIL would make the music stutter.
+            return ProcessEngine(settings.engine, settings.model)
+
         if listening:
             with Microphone(settings.input_device):  # no microphone: one clear line, now
                 pass
+        engine = new_engine() if listening else None
         self.audio = AudioOut(settings, on_speech_done=lambda uid: post(SpeechDone(uid)),
                               on_problem=post)  # DeviceProblem("speaker"|"speech", ...)
-        self.audio.prerender(texts_to_say(script))
+        # All of it to the disk cache now; the first steps (and, as it goes, the next one)
+        # into memory too, so a step's speech starts at once without holding the whole session.
+        self.audio.prerender(texts_to_say(script), in_memory=False)
+        self.audio.prerender([phrasing.GREETING, *step_texts(script, 0),
+                              *(step_texts(script, 1) if len(script.steps) > 1 else [])])
         coordinator.add_sink(AudioSink(self.audio))
+        coordinator.add_sink(PrerenderNext(self.audio, script))
         self.listener: Listener | None = None
         if engine is not None:
             # The microphone hears our own voice and music: remove them (echo cancellation).
@@ -69,12 +97,15 @@ class LiveEdges:
             self.audio.tap(PlaybackReference(self.audio.player, self.audio.mixer.rate,
                                              reference))
             self.listener = Listener(lambda: Microphone(settings.input_device), engine,
-                                     lambda: make_engine(settings.engine, settings.model),
-                                     post, lambda: self.audio.mixer.speaking,
+                                     new_engine, post, lambda: self.audio.mixer.speaking,
                                      cleaner=MicCleaner(reference))
 
     def __enter__(self) -> LiveEdges:
-        self.audio.start()
+        try:
+            self.audio.start()  # a bad or missing speaker fails here, with one line
+        except BaseException:
+            self._close_engine()  # or the recogniser process would outlive us
+            raise
         if self.listener:
             self.listener.start()
         return self
@@ -82,4 +113,10 @@ class LiveEdges:
     def __exit__(self, *exc: object) -> None:
         if self.listener:
             self.listener.stop()
+        self._close_engine()
         self.audio.close()
+
+    def _close_engine(self) -> None:
+        close = getattr(self.listener.engine, "close", None) if self.listener else None
+        if close is not None:
+            close()

@@ -219,7 +219,7 @@ class Speech:
 
     def __init__(self, voice: str | None = None, rate_wpm: int = 160,
                  cache_dir: Path | None = None, sample_rate: int = MIXER_RATE,
-                 timeout_s: float = 10.0, memory_items: int = 64,
+                 timeout_s: float = 10.0, memory_items: int = 16,
                  use_pyttsx3: bool = True) -> None:
         self.voice, self.rate_wpm, self.sample_rate = voice, rate_wpm, sample_rate
         self.timeout_s = timeout_s
@@ -260,11 +260,13 @@ class Speech:
                 self._memory.popitem(last=False)
         return audio
 
-    def prerender(self, texts: Iterable[str]) -> None:
-        """Render these in the background so speaking them later starts at once."""
+    def prerender(self, texts: Iterable[str], in_memory: bool = True) -> None:
+        """Render these in the background so speaking them later starts at once. With
+        in_memory=False they only go to the disk cache: a whole session's speech held in
+        memory at the mixer rate would be ~100 MB; the coming step's is a few MB."""
         todo = [t for t in dict.fromkeys(texts) if t.strip()]
         if todo:
-            threading.Thread(target=self._prerender_all, args=(todo,), daemon=True,
+            threading.Thread(target=self._prerender_all, args=(todo, in_memory), daemon=True,
                              name="tts-prerender").start()
 
     def warm_up(self) -> None:
@@ -277,14 +279,15 @@ class Speech:
 
     # ------------------------------------------------------------------ internals
 
-    def _prerender_all(self, texts: list[str]) -> None:
+    def _prerender_all(self, texts: list[str], in_memory: bool = True) -> None:
         for text in texts:
             if self._closed:
                 return
             try:
                 # Background priority: a step spoken right now overtakes the pre-rendering.
                 self._wav_for(text, self.key(text), _BACKGROUND)
-                self.render(text)
+                if in_memory:
+                    self.render(text)
             except Exception as err:  # keep pre-rendering the rest; `render` will report it
                 self._warn(f"could not pre-render speech: {err}")
 
