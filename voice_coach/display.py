@@ -18,10 +18,7 @@ from .events import Effect, Event, Heard, Say
 from .listener import ListenerStatus
 from .pressure import Level
 from .session import Phase, SessionState
-
-
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+from .textmode import clock
 
 
 def pressure_gauge(state: SessionState) -> Text:
@@ -74,8 +71,8 @@ class LiveView:
         table.add_row("Step", f"{s.index + 1}/{n}  {s.step.title}{phase}")
         table.add_row("Area", s.step.zone.replace("_", " "))
         table.add_row("Pressure", pressure_gauge(s))
-        table.add_row("Time left", f"{_clock(s.step_left_s)} in step, "
-                                   f"{_clock(s.session_left_s)} in session")
+        table.add_row("Time left", f"{clock(s.step_left_s)} in step, "
+                                   f"{clock(s.session_left_s)} in session")
         if self._listener is not None:
             table.add_row("Mic", meter(self._listener.level_db) if self._listener.hearing
                           else Text("not hearing the microphone", style="red"))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import bench_data
-from .audio_in import read_wav, resample
+from .audio_in import resample
 from .commands import command_for_phrase
 from .mixer import make_chime
 from .tts import MIXER_RATE
@@ -46,22 +46,20 @@ class Spoken:
     command: str | None
 
 
-def synthesize(phrase: str, voice: tuple[str, str, int], workdir: Path) -> np.ndarray:
+def synthesize(phrase: str, voice: tuple[str, str, int]) -> np.ndarray:
     """The phrase spoken by a synthesizer, trimmed, as float32 at RATE."""
-    path = workdir / f"{abs(hash((phrase, voice)))}.wav"
-    bench_data._synth(voice[0], voice[1], voice[2], phrase, path)
-    clip = bench_data.trim(read_wav(path))
+    clip = bench_data.speak(phrase, voice=voice[1], synth=voice[0], wpm=voice[2] or 160)
     return resample(clip.astype(np.float32) / 32768.0, bench_data.RATE, RATE)
 
 
-def command_track(cues: Sequence[Cue], total_s: float, workdir: Path,
+def command_track(cues: Sequence[Cue], total_s: float,
                   music_snr_db: float | None = None) -> tuple[np.ndarray, list[Spoken]]:
     """Speech at the cue times, with music under it at the given speech-to-music ratio."""
     track = np.zeros(int(total_s * RATE), np.float32)
     spoken = []
     speech_parts = []
     for cue in cues:
-        clip = synthesize(cue.phrase, cue.voice, workdir)
+        clip = synthesize(cue.phrase, cue.voice)
         start = int(cue.at_s * RATE)
         clip = clip[: max(0, len(track) - start)]
         track[start:start + len(clip)] += clip
@@ -193,7 +191,7 @@ def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
         extra_args: Sequence[str] = (), music_snr_db: float | None = 10.0,
         record: bool = False, echo_stdout: bool = False, timeout_s: float = 600) -> Outcome:
     """Run a spoken session with commands played into the microphone; returns its log."""
-    track, spoken = command_track(cues, total_s, workdir, music_snr_db)
+    track, spoken = command_track(cues, total_s, music_snr_db)
     log_path = workdir / "session.jsonl"
     log_path.unlink(missing_ok=True)
     recorder = SpeakerRecorder() if record else None

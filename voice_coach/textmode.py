@@ -16,7 +16,8 @@ from .events import Effect, Event, Heard, MusicGain, PressureSet, Say, SpeechDon
 from .session import Phase, SessionState
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """Session time as m:ss for people reading along."""
     return f"{int(seconds // 60):02d}:{int(seconds % 60):02d}"
 
 
@@ -29,7 +30,7 @@ class TextSink:
         self._out = out
 
     def carry(self, effect: Effect, state: SessionState) -> None:
-        t = _clock(state.clock_s)
+        t = clock(state.clock_s)
         if isinstance(effect, StepStarted):
             step = state.script.steps[effect.index]
             n = len(state.script.steps)
@@ -80,5 +81,5 @@ class HeardPrinter:
 
     def observe(self, item: Event | Effect, state: SessionState) -> None:
         if isinstance(item, Heard) and item.engine != "keys":
-            print(f"[{_clock(state.clock_s)}] heard: {item.text!r} -> {item.command} "
+            print(f"[{clock(state.clock_s)}] heard: {item.text!r} -> {item.command} "
                   f"({item.engine})", file=self._out, flush=True)
