@@ -28,7 +28,7 @@ def test_spoken_commands_over_music_are_applied_in_order(tmp_path: Path):
     # In the coach's pauses: after "next" the oil step's instructions take ~17 s.
     cues = [Cue(18, "next"), Cue(40, "softer"), Cue(47, "louder"), Cue(54, "pause"),
             Cue(60, "resume"), Cue(66, "stop")]
-    outcome = run("quick", cues, 72, tmp_path, music_snr_db=10, timeout_s=240)
+    outcome = run("quick", cues, 72, tmp_path, music_snr_db=10, timeout_s=110)
     assert outcome.returncode == 0, outcome.stderr[-800:]
     heard = commands_of(outcome)
     assert heard == ["next", "softer", "louder", "pause", "resume", "stop"], heard
@@ -52,7 +52,7 @@ def test_the_coach_does_not_hear_itself(tmp_path: Path):
 def test_a_command_mid_sentence_is_applied(tmp_path: Path):
     # At 3 s the coach is still reading the checklist (about 15 s of speech).
     outcome = run("quick", [Cue(3, "next"), Cue(9, "stop")], 16, tmp_path,
-                  music_snr_db=10, timeout_s=120)
+                  music_snr_db=10, timeout_s=60)
     heard = commands_of(outcome)
     missed, false = match(["next", "stop"], heard)
     assert (missed, false) == (0, 0), heard
