@@ -3,7 +3,6 @@ back (PulseAudio modules unloaded and reloaded mid-session), and the session kee
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 from virtual_audio import wait_for
 
-from voice_coach.selfdrive import RATE, MicPlayer
+from voice_coach.selfdrive import RATE, MicPlayer, read_log
 from voice_coach.virtual_audio import pactl
 
 pytestmark = pytest.mark.audio
@@ -22,19 +21,13 @@ VMIC_ARGS = ("module-remap-source", "source_name=vmic", "master=micfeed.monitor"
              "source_properties=device.description=VirtualMic")
 
 
-def log_lines(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def vmic_module() -> str:
     modules = pactl("list", "short", "modules").splitlines()
     return next(line.split()[0] for line in modules if "source_name=vmic" in line)
 
 
 def mic_events(path: Path) -> list[tuple[str, bool]]:
-    return [(x["device"], x["ok"]) for x in log_lines(path) if x["type"] == "device_problem"]
+    return [(x["device"], x["ok"]) for x in read_log(path) if x["type"] == "device_problem"]
 
 
 def test_microphone_unplugged_and_back_mid_session(tmp_path: Path):
@@ -49,7 +42,7 @@ def test_microphone_unplugged_and_back_mid_session(tmp_path: Path):
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert app.stdin is not None
     try:
-        assert wait_for(lambda: any(x["type"] == "step_started" for x in log_lines(log)), 90)
+        assert wait_for(lambda: any(x["type"] == "step_started" for x in read_log(log)), 90)
         app.stdin.write("next\n")
         app.stdin.flush()
         time.sleep(2)
@@ -59,7 +52,7 @@ def test_microphone_unplugged_and_back_mid_session(tmp_path: Path):
         pactl("unload-module", vmic_module())
         try:
             assert wait_for(lambda: ("microphone", False) in mic_events(log), 30)
-            steps_before = sum(x["type"] == "step_started" for x in log_lines(log))
+            steps_before = sum(x["type"] == "step_started" for x in read_log(log))
             time.sleep(6)  # the session goes on by its timers meanwhile
         finally:
             pactl("load-module", *VMIC_ARGS)
@@ -71,7 +64,7 @@ def test_microphone_unplugged_and_back_mid_session(tmp_path: Path):
     finally:
         app.kill()
         room.close()
-    lines = log_lines(log)
+    lines = read_log(log)
     assert mic_events(log) == [("microphone", False), ("microphone", True)]  # once each
     said = [x["text"] for x in lines if x["type"] == "say"]
     assert sum("can't hear the microphone" in t for t in said) == 1

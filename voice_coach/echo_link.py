@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from .audio_in import to_int16
+from .audio_in import RATE, to_int16  # the rate the microphone delivers to the listener
 from .echo import EchoCanceller, Reference
 from .resampling import StreamResampler
 
-RATE = 16_000
 REANCHOR_S = 0.06  # larger than the estimate's wobble, smaller than a real glitch
 
 
