@@ -11,6 +11,7 @@ import numpy as np
 
 from . import resampling
 from .errors import UserError
+from .stream_clock import SampleClock
 
 RATE = 16_000
 CHUNK_S = 0.1  # 100 ms: small enough for ~0.1 s reaction, large enough to keep Python overhead low
@@ -131,11 +132,16 @@ class Microphone:
     def __init__(self, device: str | int | None = None, block_s: float = CHUNK_S) -> None:
         self._device = int(device) if isinstance(device, str) and device.isdigit() else device
         self._block_s = block_s
-        self._q: queue.Queue[np.ndarray] = queue.Queue(maxsize=200)
+        # (block, stream time of its first sample if the clock re-anchored there, else None)
+        self._q: queue.Queue[tuple[np.ndarray, float | None]] = queue.Queue(maxsize=200)
         self._stream: Any = None
         self.rate = RATE
         self.overflows = 0
-        self.first_adc_time: float | None = None
+        self.block_time: float | None = None  # stream time of the last read block's start
+        self._clock = SampleClock(RATE)
+        self._frames_in = 0
+        self._anchor_s = 0.0
+        self._since_anchor = 0  # 16 kHz samples handed out since the anchor
         self._resampler = StreamResampler(RATE)
 
     def _pick_rate(self, sd: Any) -> int:
@@ -154,12 +160,15 @@ class Microphone:
                         "rate; pick another with --input-device (see 'python -m sounddevice')")
 
     def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
-        if self.first_adc_time is None:  # anchors the echo canceller's reference (stream time)
-            self.first_adc_time = float(time.inputBufferAdcTime)
+        # Stream times pair the mic with what we played (echo removal). A stall (PulseAudio
+        # starting up, an overflow) jumps the device's clock: the clock re-anchors there.
+        anchored = self._clock.place(float(time.inputBufferAdcTime), self._frames_in)
+        self._frames_in += frames
         if status and status.input_overflow:
             self.overflows += 1
         try:  # copy: PortAudio reuses indata's buffer after we return
-            self._q.put_nowait(indata[:, 0].copy())
+            self._q.put_nowait((indata[:, 0].copy(),
+                                float(time.inputBufferAdcTime) if anchored else None))
         except queue.Full:
             self.overflows += 1
 
@@ -168,6 +177,7 @@ class Microphone:
         try:
             self.rate = self._pick_rate(sd)
             self._resampler = StreamResampler(self.rate)
+            self._clock = SampleClock(self.rate)
             self._stream = sd.InputStream(device=self._device, channels=1, dtype="float32",
                                           samplerate=self.rate,
                                           blocksize=max(1024, int(self.rate * self._block_s)),
@@ -193,7 +203,13 @@ class Microphone:
     def read(self, timeout_s: float = 1.0) -> np.ndarray | None:
         """The next block as 16 kHz int16, or None if nothing arrived in timeout_s."""
         try:
-            block = self._q.get(timeout=timeout_s)
+            block, anchor_s = self._q.get(timeout=timeout_s)
         except queue.Empty:
             return None
-        return to_int16(self._resampler(block))
+        if anchor_s is not None:
+            self._anchor_s, self._since_anchor = anchor_s, 0
+            self._resampler = StreamResampler(self.rate)
+        out = to_int16(self._resampler(block))
+        self.block_time = self._anchor_s + self._since_anchor / RATE
+        self._since_anchor += len(out)
+        return out

@@ -371,6 +371,7 @@ def record_live(scene: Scene, drift: bool = True) -> Scene:
 
     from . import virtual_audio
     from .echo import Reference
+    from .stream_clock import SampleClock
 
     err = virtual_audio.start()
     if err:
@@ -405,9 +406,10 @@ def record_live(scene: Scene, drift: bool = True) -> Scene:
     blocks = []
     while not mics.empty():
         blocks.append(mics.get())
-    t_first, count, got, paired = blocks[0][1], 0, [], []
-    for m, _ in blocks:  # contiguous reads from a running count, as the listener will do
-        paired.append(ref.read(t_first + count / RATE, len(m)))
+    clock, count, got, paired = SampleClock(RATE), 0, [], []
+    for m, adc_time in blocks:  # a running count re-anchored on stalls, as the mic does
+        clock.place(adc_time, count)
+        paired.append(ref.read(clock.time_of(count), len(m)))
         got.append(m)
         count += len(m)
     echo = np.concatenate(got).astype(np.float64)

@@ -14,8 +14,7 @@ import numpy as np
 from .audio_in import RATE, to_int16  # the rate the microphone delivers to the listener
 from .echo import EchoCanceller, Reference
 from .resampling import StreamResampler
-
-REANCHOR_S = 0.06  # larger than the estimate's wobble, smaller than a real glitch
+from .stream_clock import SampleClock
 
 
 class PlaybackReference:
@@ -25,7 +24,8 @@ class PlaybackReference:
         self._player = player
         self._mixer_rate = mixer_rate
         self._resample = StreamResampler(mixer_rate, RATE)
-        self._anchor: tuple[float, int] | None = None  # (stream time, frame) of a past block
+        self._clock = SampleClock(mixer_rate)
+        self._anchor_s = 0.0
         self._written = 0  # reference samples written since the anchor
         self.reference = reference
 
@@ -40,14 +40,12 @@ class PlaybackReference:
         # samples also absorbs the resampler handing out its results in uneven bursts.
         ahead_s = (first_frame - self._player.frames_out) / self._mixer_rate
         measured = now + ahead_s + self._player.latency_s
-        if self._anchor is not None:
-            counted = self._anchor[0] + (first_frame - self._anchor[1]) / self._mixer_rate
-        if self._anchor is None or abs(measured - counted) >= REANCHOR_S:
-            self._anchor, self._written = (measured, first_frame), 0
+        if self._clock.place(measured, first_frame):
+            self._anchor_s, self._written = measured, 0
             self._resample = StreamResampler(self._mixer_rate, RATE)
         mono = self._resample(block.mean(axis=1))
         if len(mono):
-            self.reference.write(mono, self._anchor[0] + self._written / RATE)
+            self.reference.write(mono, self._anchor_s + self._written / RATE)
             self._written += len(mono)
 
 
@@ -59,15 +57,13 @@ class MicCleaner:
         self._engine = engine
         self._aec = EchoCanceller(RATE, engine=engine)
         self._mic: Any = None
-        self._samples = 0
 
     def __call__(self, block: np.ndarray, mic: Any) -> np.ndarray:
         if mic is not self._mic:  # a (re)opened microphone: its own clock, a fresh filter
-            self._mic, self._samples = mic, 0
+            self._mic = mic
             self._aec = EchoCanceller(RATE, engine=self._engine)
-        start = getattr(mic, "first_adc_time", None)
+        start = getattr(mic, "block_time", None)  # when the block's first sample was heard
         if start is None:
             return block
-        played = self._reference.read(start + self._samples / RATE, len(block))
-        self._samples += len(block)
+        played = self._reference.read(start, len(block))
         return to_int16(self._aec.process(block.astype(np.float32) / 32768.0, played))
