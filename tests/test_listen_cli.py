@@ -26,7 +26,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def commands_over_music(tmp: Path, phrases: list[str], voice: str) -> tuple[Path, list[float]]:
-    """A 44.1 kHz stereo WAV (what a phone or a DAW writes): phrases over the music at 15 dB."""
+    """A 44.1 kHz stereo WAV (what a phone or a DAW writes): phrases over the music at 30 dB."""
     parts, ends, t = [np.zeros(16_000, np.float32)], [], 16_000
     for p in phrases:
         x = bench_data.speak(p, voice).astype(np.float32)
@@ -35,7 +35,7 @@ def commands_over_music(tmp: Path, phrases: list[str], voice: str) -> tuple[Path
         ends.append((t + len(x)) / 16_000)
         t += len(x) + 28_000
     audio = np.concatenate(parts)
-    audio += bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-15 / 20)
+    audio += bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-30 / 20)
     hi = resample_poly(audio, 441, 160)
     stereo = np.stack([hi, 0.8 * hi], axis=1)
     path = tmp / "commands.wav"

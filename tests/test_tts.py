@@ -107,3 +107,16 @@ def test_voice_changes_apply_between_utterances(tmp_path):
     # (espeak is not bit-exact run to run, but the voice is the same again.)
     assert abs(len(male_again) - len(male)) < 0.01 * len(male)
     assert _centroid_hz(male_again) == pytest.approx(_centroid_hz(male), rel=0.05)
+
+
+def test_speech_held_in_memory_is_bounded_by_size(tmp_path):
+    # A long session speaks many long steps: only the most recent few MB stay in memory.
+    speech = Speech(cache_dir=tmp_path, memory_mb=1.0)
+    texts = [f"{TEXT} Step {n}." for n in range(4)]  # ~0.9 MB each at the mixer rate
+    for text in texts:
+        speech.render(text)
+    held = list(speech._memory.values())
+    assert 1 <= len(held) < len(texts)
+    assert sum(a.nbytes for a in held) <= 1e6 or len(held) == 1
+    again = speech.render(texts[0])  # evicted from memory, still on disk: same audio
+    assert len(again) > 0 and len(list(tmp_path.glob("*.wav"))) == len(texts)

@@ -183,15 +183,16 @@ def _load(path: Path) -> TestSet:
 
 
 def music(seconds: float, seed: int = 7) -> np.ndarray:
-    """The bench's music bed, float32 at 16 kHz: the project's bundled track when present,
-    else a synthesized stand-in (slow pad chords and a plucked melody: tonal, like speech)."""
+    """The bench's music bed, float32 at 16 kHz with an RMS of 1 (callers scale it to a
+    speech-to-music ratio): the project's bundled track when present, else a synthesized
+    stand-in (slow pad chords and a plucked melody: tonal, like speech)."""
     for candidate in (Path(__file__).parent / "_data" / "music",
                       Path(__file__).resolve().parent.parent / "music"):
         for f in sorted(candidate.glob("*.ogg")) + sorted(candidate.glob("*.wav")):
             x = _decode_any(f)
             if x is not None and len(x) > RATE:
                 reps = int(np.ceil(seconds * RATE / len(x)))
-                return np.tile(x, reps)[: int(seconds * RATE)]
+                return np.tile(x / np.sqrt(np.mean(x ** 2)), reps)[: int(seconds * RATE)]
     return _stand_in_music(seconds, seed)
 
 

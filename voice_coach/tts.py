@@ -219,7 +219,7 @@ class Speech:
 
     def __init__(self, voice: str | None = None, rate_wpm: int = 160,
                  cache_dir: Path | None = None, sample_rate: int = MIXER_RATE,
-                 timeout_s: float = 10.0, memory_items: int = 16,
+                 timeout_s: float = 10.0, memory_mb: float = 32.0,
                  use_pyttsx3: bool = True) -> None:
         self.voice, self.rate_wpm, self.sample_rate = voice, rate_wpm, sample_rate
         self.timeout_s = timeout_s
@@ -232,7 +232,9 @@ class Speech:
         self.backend = "pyttsx3" if use_pyttsx3 else "espeak-ng"
         self.warnings: list[str] = []
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._memory_items = memory_items
+        # Bounded by size, not count: one step's speech is ~10 MB at the mixer rate, a spoken
+        # acknowledgement a few hundred kB; a count bound let a long session keep 150 MB.
+        self._memory_bytes = int(memory_mb * 1e6)
         self._lock = threading.Lock()
         self._inflight: dict[str, Future[Path]] = {}
         self._closed = False
@@ -256,7 +258,8 @@ class Speech:
         audio = resample(samples, rate, self.sample_rate)
         with self._lock:
             self._memory[key] = audio
-            while len(self._memory) > self._memory_items:
+            while len(self._memory) > 1 and sum(
+                    a.nbytes for a in self._memory.values()) > self._memory_bytes:
                 self._memory.popitem(last=False)
         return audio
 

@@ -1,14 +1,17 @@
 """The out-of-the-box listener: pocketsphinx keyword spotting finds candidates, a second pass
-confirms them (closed grammar with decoys + likelihood ratio against a phone loop).
+confirms them on the whole utterance.
 
 Why two stages: keyword spotting reacts in ~0.1 s but, at a threshold that catches commands over
 music, it also fires on music and on ordinary speech; a grammar maps everything onto a command.
-So the spotter runs lenient (it only proposes), and each proposal is re-decoded on its own short
-window by a verifier that must (1) hear the same command in a grammar where decoy words and other
-commands compete, (2) find the command's acoustic score clearly better than a free phone loop's
-(a likelihood ratio per frame: a confidence that means the same for every voice), and (3) find it
-long enough. "harder" must clear a higher bar than "softer"/"stop" (a missed "softer" is worse than
-a missed "harder"; a false "harder" is worse than a false "softer").
+So the spotter runs lenient (it only proposes). Each proposal is widened to the utterance that
+holds it (where the sound rises out of the background and falls back: `utterance`), the
+music's steady part is taken out (`denoise`), and a verifier must (1) hear a command in a
+grammar where words that sound like commands compete on equal terms ("text" with "next"),
+(2) find the command's acoustic score close enough to a free phone loop's (a likelihood ratio per
+frame: a confidence that means the same for every voice), (3) find it long enough, and (4) find
+little else said in the utterance ("my back is tight" is not "back"). "harder" clears a higher
+bar than "softer"/"pause", which are heard even when a sound-alike fits slightly better: a missed
+"softer" is worse than a false one; a false "harder" is worse than a missed one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import commands
-from . import ps_model
+from . import denoise, ps_model, utterance
 from .base import SAMPLE_RATE, Detection
 
 FRAME = SAMPLE_RATE // 100  # pocketsphinx frames are 10 ms
@@ -30,19 +33,24 @@ LLR_DEFAULT = -30.0
 COACH_MARGIN = 10.0  # extra LLR bar while the coach's own voice is playing
 ISO_MIN_DB = 4.0  # the phrase must stand this far above the sound just before/after it
 COACH_ISO_DB = 4.0  # and this much more while the coach talks (its sentences run on)
-DECOY_MARGIN = -2.0  # the command must explain the sound about as well as any decoy word
-DECOY_MARGIN_HARDER = 0.0  # ...and better than any for "harder" (a false "harder" can hurt)
+# Commands heard even when a sound-alike fits better ("stock" for a "stop" whose burst the
+# music masked), if their likelihood ratio clears a higher bar: for these a miss costs more
+# than a false accept. "harder" is never among them.
+SAFE_COMMANDS = frozenset({"softer", "pause", "stop"})
+SAFE_OVER_DECOY = 8.0
+DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
+BACKGROUND_S = 1.2  # the background's spectrum is read from this much audio before the window
 UNPROPOSED_PENALTY = 5.0  # the grammar heard a command the spotter did not propose here
 SCORE_SCALE = 1e4  # hyp scores come as exp(log-score); ln() of them is tiny, so rescale
 # Grammar-search word segments report acoustic scores 2**10 times the scale of hypothesis and
 # phone-loop scores (pocketsphinx's senone score shift); measured: their sum / 1024 == hyp score.
 FSG_SEG_SCALE = 1024.0
 MIN_FRAMES_PER_PHONE = 3.0  # a real spoken phone lasts >= 30 ms; clicks and blips are shorter
-PRE_S, POST_S = 0.45, 0.20  # verification window around the spotted phrase
-GROUP_S = 0.25  # proposals starting before the first one's end + this are one utterance
+PAD_S = 0.15  # the verifier hears the utterance with this much around it
+MAX_UTTERANCE_S = 1.8  # commands are short: a longer utterance is running speech
+EXTRA_SPEECH_S = 0.45  # speech in the utterance beyond the command's own words ("my back is")
 REFRACTORY_S = 0.25  # after a command, ignore proposals starting within this of its end
 SAME_COMMAND_S = 1.5  # and the same command again within this long of it
-MAX_GROUP_S = 2.0  # running speech chains proposals on and on: judge it in pieces this long
 RING_S = 6.0
 
 
@@ -93,8 +101,12 @@ class PocketsphinxEngine:
             self._spot.activate_search("cmds")
             self._ver = ps_model.new_decoder(cmn="batch")
             ps_model.add_merger_variants(self._ver)
-            self._ver.add_jsgf_string("cmds", ps_model.command_grammar())
-            self._ver.add_jsgf_string("decoys", ps_model.decoy_grammar(self._ver))
+            # Commands and the words that sound like them compete in one grammar, on equal
+            # terms: "text" beats "next" when it fits the sound better.
+            self._decoys = set(ps_model.decoys_for_commands(self._ver))
+            self._ver.add_jsgf_string("cmds", ps_model.grammar(
+                list(commands.phrases()) + sorted(self._decoys), "cmds"))
+            self._ver.add_jsgf_string("cmds_only", ps_model.command_grammar())
             self._ver.add_allphone_file("phones")
         finally:
             ps_model.remove_dir(self._folder)
@@ -178,19 +190,26 @@ class PocketsphinxEngine:
     def _decide(self, final: bool) -> list[Detection]:
         out: list[Detection] = []
         while self._pending:
-            group = self._first_group()
-            g_start = min(c.start for c in group)
-            g_end = max(c.end for c in group)
-            settled = self._pos >= g_end + POST_S * SAMPLE_RATE
-            too_long = g_end - g_start >= MAX_GROUP_S * SAMPLE_RATE
-            if not (final or settled or too_long):
-                break
-            self._pending = [c for c in self._pending if c not in group]
-            if g_end <= self._verified_until:
-                continue  # inside audio already judged: one utterance gets one verdict
-            verdict = self._verify(g_start, g_end, {commands.command_for_phrase(c.phrase)
-                                                    for c in group})
-            self._verified_until = self._window_span(g_start, g_end)[1]
+            first = min(self._pending, key=lambda c: c.start)
+            utt = self._utterance(first)
+            if utt is None:  # nothing rises out of the background there: music, a breath
+                self._pending.remove(first)
+                self.verdicts.append(Verdict(None, "", 0.0, 0.0, 0, "no utterance here"))
+                continue
+            if utt.end - utt.start > MAX_UTTERANCE_S * SAMPLE_RATE:
+                # Running speech (or a bed that never dips): not a command. Only this proposal
+                # goes; a command said right after it is found as its own utterance.
+                self._pending.remove(first)
+                self.verdicts.append(Verdict(None, "", 0.0, 0.0, 0, "running speech"))
+                continue
+            if not (final or utt.ended):
+                break  # wait for the utterance to end: one utterance gets one verdict
+            group = [c for c in self._pending if c.start < utt.end]
+            self._pending = [c for c in self._pending if c.start >= utt.end]
+            if utt.start < self._verified_until:
+                continue  # part of an utterance already judged (its tail, heard later)
+            self._verified_until = utt.end
+            verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
             self.verdicts.append(verdict)
             if verdict.command is not None and self._repeats(verdict.command):
                 verdict = Verdict(None, verdict.text, verdict.llr, verdict.margin,
@@ -198,7 +217,7 @@ class PocketsphinxEngine:
                 self.verdicts[-1] = verdict
             if verdict.command is not None:
                 self._last_command = (verdict.command, self._pos)
-                self._quiet_until = g_end + int(REFRACTORY_S * SAMPLE_RATE)
+                self._quiet_until = utt.end + int(REFRACTORY_S * SAMPLE_RATE)
                 self._pending = [c for c in self._pending if c.start >= self._quiet_until]
                 bar = LLR_MIN.get(verdict.command, LLR_DEFAULT)
                 conf = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, (verdict.llr - bar) / 4.0))))
@@ -206,33 +225,16 @@ class PocketsphinxEngine:
                                      round(conf, 3), self.name))
         return out
 
+    def _utterance(self, cand: _Candidate) -> utterance.Utterance | None:
+        a = max(cand.start - int((utterance.BACKGROUND_S + 0.2) * SAMPLE_RATE),
+                self._pos - len(self._ring), 0)
+        return utterance.find(self._ring_slice(a, self._pos), a, cand.start, cand.end)
+
     def _repeats(self, command: str) -> bool:
         """The same command again within SAME_COMMAND_S is the same utterance heard twice
         ("that ... hurts"), not a second request."""
         last, at = self._last_command
         return last == command and self._pos - at < SAME_COMMAND_S * SAMPLE_RATE
-
-    def _first_group(self) -> list[_Candidate]:
-        """The earliest proposals that chain together (each starts before the previous ones
-        end + GROUP_S): the spotter re-reports a phrase as it grows ("go", "go back"), and
-        proposes rivals for the same sound; all of them are one utterance."""
-        cands = sorted(self._pending, key=lambda c: c.start)
-        group = [cands[0]]
-        end = cands[0].end
-        for c in cands[1:]:
-            if c.start >= end + GROUP_S * SAMPLE_RATE:
-                break
-            group.append(c)
-            end = max(end, c.end)
-        return group
-
-    def _window(self, start: int, end: int) -> np.ndarray:
-        a, b = self._window_span(start, end)
-        return self._ring_slice(a, b)
-
-    def _window_span(self, start: int, end: int) -> tuple[int, int]:
-        a = max(start - int(PRE_S * SAMPLE_RATE), self._pos - len(self._ring), 0)
-        return a, min(end + int(POST_S * SAMPLE_RATE), self._pos)
 
     def _ring_slice(self, a: int, b: int) -> np.ndarray:
         """Stream samples [a, b) from the ring (clipped to what it still holds)."""
@@ -251,10 +253,23 @@ class PocketsphinxEngine:
             return "", -math.inf, []
         return hyp.hypstr, math.log(hyp.best_score), list(d.seg())
 
-    def _verify(self, start: int, end: int, proposed: set[str | None]) -> Verdict:
-        w0, w1 = self._window_span(start, end)
-        audio = self._ring_slice(w0, w1)
-        text, cmd_score, segs = self._decode("cmds", audio)
+    def _verify(self, utt: utterance.Utterance, proposed: set[str | None]) -> Verdict:
+        w0 = max(utt.start - int(PAD_S * SAMPLE_RATE), self._pos - len(self._ring), 0)
+        audio = self._ring_slice(w0, utt.end + int(PAD_S * SAMPLE_RATE))
+        if utt.rise_db < DENOISE_BELOW_DB:  # a bed under the voice: take its steady part out
+            background = self._ring_slice(utt.start - int(BACKGROUND_S * SAMPLE_RATE), w0)
+            audio = denoise.clean(audio, denoise.background_spectrum(background))
+        text, _, segs = self._decode("cmds", audio)
+        bar_raise = 0.0
+        if text in self._decoys:
+            # A word that sounds like a command fits better. For the commands that protect the
+            # receiver, a miss costs more than a false accept: hear them out, at a higher bar.
+            sound_alike = text
+            text, _, segs = self._decode("cmds_only", audio)
+            if commands.command_for_phrase(text) not in SAFE_COMMANDS:
+                return Verdict(None, sound_alike, 0.0, 0.0, 0,
+                               f"a word that sounds like {text!r}")
+            bar_raise = SAFE_OVER_DECOY
         parsed = commands.parse(text) if text else None
         if parsed is None:
             return Verdict(None, text, 0.0, 0.0, 0, "grammar heard " + (text or "nothing"))
@@ -264,17 +279,20 @@ class PocketsphinxEngine:
         sf, ef = words[0].start_frame, words[-1].end_frame
         frames = ef - sf + 1
         word_ll = sum(_ln(s.ascore) for s in words) / FSG_SEG_SCALE
-        bar = LLR_MIN.get(parsed.command, LLR_DEFAULT) + self.llr_offset
+        bar = LLR_MIN.get(parsed.command, LLR_DEFAULT) + self.llr_offset + bar_raise
         if parsed.command not in proposed:
             bar += UNPROPOSED_PENALTY
         if self._coach:
             bar += COACH_MARGIN
         if frames < MIN_FRAMES_PER_PHONE * self._phones[parsed.phrase]:
             return Verdict(None, text, 0.0, 0.0, frames, "too short")
-        p0, p1 = w0 + sf * FRAME, w0 + (ef + 1) * FRAME
-        iso = _isolation_db(self._ring_slice(p0, p1),
-                            self._ring_slice(p0 - int(0.40 * SAMPLE_RATE), p0 - FRAME * 5),
-                            self._ring_slice(p1 + FRAME * 3, p1 + int(0.22 * SAMPLE_RATE)))
+        if (utt.end - utt.start) / SAMPLE_RATE - frames / 100 > EXTRA_SPEECH_S:
+            return Verdict(None, text, 0.0, 0.0, frames, "more was said than a command")
+        iso = _isolation_db(self._ring_slice(utt.start, utt.end),
+                            self._ring_slice(utt.start - int(0.40 * SAMPLE_RATE),
+                                             utt.start - FRAME * 5),
+                            self._ring_slice(utt.end + FRAME * 3,
+                                             utt.end + int(0.22 * SAMPLE_RATE)))
         if iso < ISO_MIN_DB + (COACH_ISO_DB if self._coach else 0.0):
             return Verdict(None, text, 0.0, 0.0, frames, "not said on its own", iso)
         # Likelihood ratio on the phrase's own frames: the command's acoustic score against the
@@ -288,12 +306,7 @@ class PocketsphinxEngine:
         llr = (word_ll - phone_ll) * SCORE_SCALE / frames
         if llr < bar:
             return Verdict(None, text, llr, 0.0, frames, "llr below bar", iso)
-        # Decoys last (the dearest test): "text" must not become "next", "loud" not "louder".
-        _, decoy_score, _ = self._decode("decoys", audio)
-        margin = (cmd_score - decoy_score) * SCORE_SCALE / frames
-        if margin < (DECOY_MARGIN_HARDER if parsed.command == "harder" else DECOY_MARGIN):
-            return Verdict(None, text, llr, margin, frames, "a decoy fits as well", iso)
-        return Verdict(parsed.command, text, llr, margin, frames, "ok", iso)
+        return Verdict(parsed.command, text, llr, 0.0, frames, "ok", iso)
 
 
 def _isolation_db(phrase: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:

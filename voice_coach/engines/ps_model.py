@@ -10,8 +10,8 @@ from typing import Any
 
 from .. import commands
 
-# Words that sound like parts of commands. They compete with the commands in the verification
-# grammar, so "hard", "text" or "paws" lose to their decoy instead of becoming a command.
+# Words that sound like parts of commands. Those a phone or two from a command phrase compete
+# with it in the verification grammar, so "hard" or "text" wins instead of becoming a command.
 # Chosen by sound (shared onsets/rhymes with the command words), not from any test set.
 DECOYS: tuple[str, ...] = (
     "hard", "heart", "hardy", "farther", "father", "harbor", "card",
@@ -110,9 +110,47 @@ def command_grammar() -> str:
     return grammar(commands.phrases(), "cmds")
 
 
-def decoy_grammar(decoder: Any) -> str:
-    """Decoy words only: their best score says how well "something else" explains the sound."""
-    return grammar([d for d in DECOYS if decoder.lookup_word(d)], "decoys")
+def decoys_for_commands(decoder: Any) -> list[str]:
+    """Every decoy that sounds like some command phrase (see similar_decoys)."""
+    return sorted({d for p in commands.phrases() for d in similar_decoys(decoder, p)})
+
+
+def similar_decoys(decoder: Any, phrase: str) -> list[str]:
+    """The decoys that sound like `phrase`: a phone or two apart ("text" for "next", "loud" for
+    "louder"), but never the same sounds ("paws" is "pause": no model can tell them apart, and
+    such a decoy would veto the real command half the time). Generic short words are left out
+    on purpose: over music they fit any sound a little, which says nothing about the command."""
+    variants = [_phones(decoder, phrase, v) for v in range(1, 6)]
+    variants = [v for v in variants if v]
+    limit = max(1, len(variants[0]) // 3)
+    out = []
+    for word in DECOYS:
+        if not decoder.lookup_word(word):
+            continue
+        theirs = [decoder.lookup_word(p).split() for p in pronunciations(decoder, word)]
+        dist = min(_edit_distance(a, b) for a in variants for b in theirs)
+        if 1 <= dist <= limit:
+            out.append(word)
+    return out
+
+
+def _phones(decoder: Any, phrase: str, variant: int) -> list[str]:
+    """Phones of a phrase, with the given pronunciation variant of a one-word phrase."""
+    if " " in phrase:
+        return sum((decoder.lookup_word(w).split() for w in phrase.split()), []) \
+            if variant == 1 else []
+    entry = decoder.lookup_word(phrase if variant == 1 else f"{phrase}({variant})")
+    return entry.split() if entry else []
+
+
+def _edit_distance(a: list[str], b: list[str]) -> int:
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
 
 
 def scratch_dir() -> Path:
