@@ -44,6 +44,9 @@ def test_the_coach_does_not_hear_itself(tmp_path: Path):
                       extra_args=["--pressure", "medium"], timeout_s=120)
     # The one real "next" may or may not be caught over the echo; nothing else may appear.
     heard = commands_of(outcome)
+    for line in outcome.log:  # shown when it fails: what was heard, and what the coach said
+        if line["type"] in ("heard", "say", "speech_done"):
+            print(line)
     assert heard in ([], ["next"]), heard
     assert sum(line["type"] == "step_started" for line in outcome.log) >= 2 or not heard
 

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, memory
 from .errors import UserError
 
 # Modules that register sub-commands; each defines add_commands(subparsers, bench_subparsers).
@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    memory.keep_large_buffers_out_of_the_heap()  # sessions run for an hour
     try:
         return int(args.func(args) or 0)
     except UserError as err:

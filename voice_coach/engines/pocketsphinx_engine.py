@@ -35,7 +35,8 @@ ISO_MIN_DB = 4.0  # the phrase must stand this far above the sound just before/a
 COACH_ISO_DB = 4.0  # and this much more while the coach talks (its sentences run on)
 # Commands heard even when a sound-alike fits better ("stock" for a "stop" whose burst the
 # music masked), if their likelihood ratio clears a higher bar: for these a miss costs more
-# than a false accept. "harder" is never among them.
+# than a false accept. "harder" is never among them, and while the coach talks none are (its
+# own sentences hold these words).
 SAFE_COMMANDS = frozenset({"softer", "pause", "stop"})
 SAFE_OVER_DECOY = 8.0
 DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
@@ -266,7 +267,7 @@ class PocketsphinxEngine:
             # receiver, a miss costs more than a false accept: hear them out, at a higher bar.
             sound_alike = text
             text, _, segs = self._decode("cmds_only", audio)
-            if commands.command_for_phrase(text) not in SAFE_COMMANDS:
+            if self._coach or commands.command_for_phrase(text) not in SAFE_COMMANDS:
                 return Verdict(None, sound_alike, 0.0, 0.0, 0,
                                f"a word that sounds like {text!r}")
             bar_raise = SAFE_OVER_DECOY

@@ -1,0 +1,28 @@
+"""Keeps a long session's memory flat.
+
+A session allocates and frees many large audio buffers (a step's speech is ~10 MB at the mixer
+rate). glibc raises its mmap threshold each time such a buffer is freed, so later ones come from
+the heap, where freed holes rarely go back to the system: measured here, RSS crept up ~12 MB per
+pass over the same 32 MB of speech. A fixed threshold keeps every large buffer in its own
+mapping, returned to the system when freed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+LARGE_BUFFER_BYTES = 128 * 1024  # glibc's own starting value, now kept fixed
+
+
+def keep_large_buffers_out_of_the_heap() -> bool:
+    """True if set (glibc on Linux); elsewhere nothing to do."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES))
+    except (OSError, AttributeError):  # musl and others have no mallopt: their own policy
+        return False
