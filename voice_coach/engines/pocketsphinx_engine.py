@@ -60,8 +60,9 @@ def _kws_threshold(n_phones: int) -> float:
     return 10.0 ** -(6 * n_phones)
 
 
-# One-phone phrases ("ow") cannot be spotted over music: at any threshold that catches them they
-# fire several times a second. They are still heard by the verifier inside other candidates.
+# One-phone phrases ("ow") cannot be told from sound: spotting them fires several times a second
+# over music, and a verifier that knows them hears one in any vowel of the coach's own voice
+# (measured: "oil" became "ow", and softer, mid-sentence). Other words say the same: "ouch".
 MIN_SPOT_PHONES = 2
 
 
@@ -96,18 +97,19 @@ class PocketsphinxEngine:
             self._spot = ps_model.new_decoder(cmn="live", kws_delay=5, ds=2)
             ps_model.check_vocabulary(self._spot)
             ps_model.add_merger_variants(self._spot)
-            thr = {p: _kws_threshold(ps_model.n_phones(self._spot, p)) for p in commands.phrases()
-                   if ps_model.n_phones(self._spot, p) >= MIN_SPOT_PHONES}
+            phrases = [p for p in commands.phrases()
+                       if ps_model.n_phones(self._spot, p) >= MIN_SPOT_PHONES]
+            thr = {p: _kws_threshold(ps_model.n_phones(self._spot, p)) for p in phrases}
             self._spot.add_kws("cmds", str(ps_model.keyphrase_file(self._spot, thr, self._folder)))
             self._spot.activate_search("cmds")
             self._ver = ps_model.new_decoder(cmn="batch")
             ps_model.add_merger_variants(self._ver)
             # Commands and the words that sound like them compete in one grammar, on equal
             # terms: "text" beats "next" when it fits the sound better.
-            self._decoys = set(ps_model.decoys_for_commands(self._ver))
+            self._decoys = set(ps_model.decoys_for_commands(self._ver, phrases))
             self._ver.add_jsgf_string("cmds", ps_model.grammar(
-                list(commands.phrases()) + sorted(self._decoys), "cmds"))
-            self._ver.add_jsgf_string("cmds_only", ps_model.command_grammar())
+                phrases + sorted(self._decoys), "cmds"))
+            self._ver.add_jsgf_string("cmds_only", ps_model.grammar(phrases, "cmds_only"))
             self._ver.add_allphone_file("phones")
         finally:
             ps_model.remove_dir(self._folder)

@@ -106,13 +106,9 @@ def grammar(words: list[str], name: str) -> str:
     return f"#JSGF V1.0;\ngrammar {name};\npublic <s> = {' | '.join(words)};\n"
 
 
-def command_grammar() -> str:
-    return grammar(commands.phrases(), "cmds")
-
-
-def decoys_for_commands(decoder: Any) -> list[str]:
-    """Every decoy that sounds like some command phrase (see similar_decoys)."""
-    return sorted({d for p in commands.phrases() for d in similar_decoys(decoder, p)})
+def decoys_for_commands(decoder: Any, phrases: list[str]) -> list[str]:
+    """Every decoy that sounds like one of these command phrases (see similar_decoys)."""
+    return sorted({d for p in phrases for d in similar_decoys(decoder, p)})
 
 
 def similar_decoys(decoder: Any, phrase: str) -> list[str]:
