@@ -48,7 +48,8 @@ class CountingEngine:
     def feed(self, chunk):
         self.blocks += 1
         self.samples += len(chunk)
-        out = [Detection(c, c, self.samples / 16000, 0.9, self.name) for c in self._pending]
+        said = [(c, c) if isinstance(c, str) else c for c in self._pending]  # (command, text)
+        out = [Detection(c, t, self.samples / 16000, 0.9, self.name) for c, t in said]
         self._pending = []
         return out
 
@@ -95,7 +96,10 @@ def test_a_crashing_recogniser_is_reported_and_replaced(room_noise):
 
 def test_only_barge_in_commands_get_through_while_the_coach_speaks(room_noise):
     posted: queue.Queue = queue.Queue()
-    engine = CountingEngine(["harder", "louder", "stop", "softer"])
+    # The coach's own sentences say "move on" and "less pressure": only the commands' own words
+    # and the pain words interrupt it.
+    engine = CountingEngine(["harder", "louder", "stop", "softer", ("next", "move on"),
+                             ("softer", "less pressure"), ("softer", "that hurts"), "next"])
     listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
                         lambda: True)
     listener.start()
@@ -103,6 +107,7 @@ def test_only_barge_in_commands_get_through_while_the_coach_speaks(room_noise):
         events = drain(posted, 2.0)
     finally:
         listener.stop()
-    assert [e.command for e in events if isinstance(e, Heard)] == ["stop", "softer"]
-    assert listener.status.ignored == 2
+    assert [e.command for e in events if isinstance(e, Heard)] == ["stop", "softer", "softer",
+                                                                    "next"]
+    assert listener.status.ignored == 4
     assert engine.speaking_flags and all(engine.speaking_flags)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import commands
 from .audio_in import level_dbfs
 from .engines.base import Detection, Engine
 from .events import DeviceProblem, Event, Heard
@@ -22,6 +23,10 @@ from .events import DeviceProblem, Event, Heard
 # Heard even while the coach talks (DOMAIN: barge-in); the rest wait for a quiet moment, so
 # words inside the coach's own sentences ("harder or softer") cannot steer the session.
 BARGE_IN = frozenset({"stop", "pause", "softer", "next"})
+# ...and said with these words: the commands' own names and the pain words. The coach's scripts
+# say "move on", "less pressure", "hold on", "wait"; what is left of its voice after echo
+# removal did trigger "move on" and "go on" in the live self-trigger test.
+BARGE_IN_PHRASES = BARGE_IN | commands.pain_phrases()
 REOPEN_EVERY_S = 2.0
 DEAD_AFTER_S = 3.0  # no sound at all for this long: the microphone is gone
 # Commands decided within this long after the coach stopped speaking still count as "while
@@ -151,7 +156,8 @@ class Listener:
         return engine
 
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
-        if coach_speaking and detection.command not in BARGE_IN:
+        said = " ".join((detection.text or detection.command).lower().split())
+        if coach_speaking and (detection.command not in BARGE_IN or said not in BARGE_IN_PHRASES):
             self.status.ignored += 1
             return
         self.status.last_heard = detection.text or detection.command
