@@ -8,14 +8,6 @@ import pytest
 from voice_coach import memory
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 def test_freed_speech_buffers_go_back_to_the_system() -> None:
     assert memory.keep_large_buffers_out_of_the_heap()
@@ -27,5 +19,5 @@ def test_freed_speech_buffers_go_back_to_the_system() -> None:
             held.append(np.ones(int(size), np.float32))
             held = held[-3:]
         if n == 0:
-            after_first_pass = _rss_mb()
-    assert _rss_mb() - after_first_pass < 8.0
+            after_first_pass = memory.rss_mb()
+    assert memory.rss_mb() - after_first_pass < 8.0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .memory import rss_mb
 
 # A little story through the quick routine, in seconds after the session starts; placed in
 # the coach's pauses, since only stop, pause, softer and next cut into its speech.
@@ -188,7 +189,7 @@ def run_bench_soak(args: argparse.Namespace) -> int:
         runner.start()
         coordinator.post(Heard("next", "(soak)", engine="keys"))
         while runner.is_alive() and time.monotonic() - started < seconds + 120:
-            samples.append((time.monotonic() - started, _rss_mb(), _cpu_s()))
+            samples.append((time.monotonic() - started, rss_mb(), _cpu_s()))
             if sys.stdout.isatty() or len(samples) % 6 == 1:
                 print(f"{samples[-1][0] / 60:5.1f} min  step {coordinator.state.index + 1}/"
                       f"{len(script.steps)}  RSS {samples[-1][1]:6.1f} MB  underruns "
@@ -205,8 +206,8 @@ def run_bench_soak(args: argparse.Namespace) -> int:
         "steps_reached": coordinator.state.index + 1, "steps_total": len(script.steps),
         "finished": coordinator.state.phase is Phase.FINISHED,
         "output_underruns": underruns, "mixer_starved_blocks": starved,
-        "rss_start_mb": round(steady[0][1], 1), "rss_end_mb": round(_rss_mb(), 1),
-        "rss_growth_mb": round(_rss_mb() - steady[0][1], 1),
+        "rss_start_mb": round(steady[0][1], 1), "rss_end_mb": round(rss_mb(), 1),
+        "rss_growth_mb": round(rss_mb() - steady[0][1], 1),
         "cpu_pct_of_one_core": round(100 * _cpu_s() / wall, 1),
     }
     print()
@@ -214,14 +215,6 @@ def run_bench_soak(args: argparse.Namespace) -> int:
         print(f"{key:>22}: {value}")
     print(json.dumps(result))
     return 0
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _cpu_s() -> float:

@@ -26,3 +26,15 @@ def keep_large_buffers_out_of_the_heap() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES))
     except (OSError, AttributeError):  # musl and others have no mallopt: their own policy
         return False
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
