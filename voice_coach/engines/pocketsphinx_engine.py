@@ -10,8 +10,8 @@ grammar where words that sound like commands compete on equal terms ("text" with
 (2) find the command's acoustic score close enough to a free phone loop's (a likelihood ratio per
 frame: a confidence that means the same for every voice), (3) find it long enough, and (4) find
 little else said in the utterance ("my back is tight" is not "back"). "harder" clears a higher
-bar than "softer"/"pause", which are heard even when a sound-alike fits slightly better: a missed
-"softer" is worse than a false one; a false "harder" is worse than a missed one.
+bar than "softer"/"pause"/"stop", which are heard even when a sound-alike fits slightly better:
+a missed "softer" is worse than a false one; a false "harder" is worse than a missed one.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ COACH_ISO_DB = 4.0  # and this much more while the coach talks (its sentences ru
 # than a false accept. "harder" is never among them, and while the coach talks none are (its
 # own sentences hold these words).
 SAFE_COMMANDS = frozenset({"softer", "pause", "stop"})
-SAFE_OVER_DECOY = 8.0
+SAFE_OVER_DECOY = 8.0  # the higher bar: added to their usual likelihood-ratio bar
 DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
 BACKGROUND_S = 1.2  # the background's spectrum is read from this much audio before the window
 UNPROPOSED_PENALTY = 5.0  # the grammar heard a command the spotter did not propose here
