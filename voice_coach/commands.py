@@ -100,10 +100,6 @@ def command_for_phrase(phrase: str) -> str | None:
     return _PHRASE_TO_COMMAND.get(" ".join(normalize(phrase)))
 
 
-def pain_phrases() -> frozenset[str]:
-    return _PAIN
-
-
 def is_pain(phrase: str) -> bool:
     return " ".join(normalize(phrase)) in _PAIN
 

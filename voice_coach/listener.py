@@ -23,10 +23,6 @@ from .events import DeviceProblem, Event, Heard
 # Heard even while the coach talks (DOMAIN: barge-in); the rest wait for a quiet moment, so
 # words inside the coach's own sentences ("harder or softer") cannot steer the session.
 BARGE_IN = frozenset({"stop", "pause", "softer", "next"})
-# ...and said with these words: the commands' own names and the pain words. The coach's scripts
-# say "move on", "less pressure", "hold on", "wait"; what is left of its voice after echo
-# removal did trigger "move on" and "go on" in the live self-trigger test.
-BARGE_IN_PHRASES = BARGE_IN | commands.pain_phrases()
 REOPEN_EVERY_S = 2.0
 DEAD_AFTER_S = 3.0  # no sound at all for this long: the microphone is gone
 # Commands decided within this long after the coach stopped speaking still count as "while
@@ -156,8 +152,7 @@ class Listener:
         return engine
 
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
-        said = " ".join((detection.text or detection.command).lower().split())
-        if coach_speaking and (detection.command not in BARGE_IN or said not in BARGE_IN_PHRASES):
+        if coach_speaking and not _interrupts(detection):
             self.status.ignored += 1
             return
         self.status.last_heard = detection.text or detection.command
@@ -165,3 +160,11 @@ class Listener:
         self._post(Heard(detection.command, detection.text, detection.at_s, detection.engine,
                          detection.confidence))
 
+
+def _interrupts(detection: Detection) -> bool:
+    """May this stop the coach mid-sentence? Only the barge-in commands, said with their own
+    names or a pain word: the coach's scripts say "move on", "less pressure", "hold on", "wait",
+    and what is left of its voice after echo removal did trigger "move on" and "go on" in the
+    live self-trigger test."""
+    said = " ".join(commands.normalize(detection.text or detection.command))
+    return detection.command in BARGE_IN and (said in BARGE_IN or commands.is_pain(said))

@@ -17,7 +17,7 @@ a missed "softer" is worse than a false one; a false "harder" is worse than a mi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,7 +40,7 @@ COACH_ISO_DB = 4.0  # and this much more while the coach talks (its sentences ru
 SAFE_COMMANDS = frozenset({"softer", "pause", "stop"})
 SAFE_OVER_DECOY = 8.0  # the higher bar: added to their usual likelihood-ratio bar
 DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
-BACKGROUND_S = 1.2  # the background's spectrum is read from this much audio before the window
+DENOISE_BACKGROUND_S = 1.2  # the bed's spectrum is read from this much audio before the window
 UNPROPOSED_PENALTY = 5.0  # the grammar heard a command the spotter did not propose here
 SCORE_SCALE = 1e4  # hyp scores come as exp(log-score); ln() of them is tiny, so rescale
 # Grammar-search word segments report acoustic scores 2**10 times the scale of hypothesis and
@@ -78,7 +78,6 @@ class Verdict:
     command: str | None
     text: str
     llr: float
-    margin: float
     frames: int
     reason: str  # "ok" or why it was rejected
     iso_db: float = 0.0
@@ -197,13 +196,13 @@ class PocketsphinxEngine:
             utt = self._utterance(first)
             if utt is None:  # nothing rises out of the background there: music, a breath
                 self._pending.remove(first)
-                self.verdicts.append(Verdict(None, "", 0.0, 0.0, 0, "no utterance here"))
+                self.verdicts.append(Verdict(None, "", 0.0, 0, "no utterance here"))
                 continue
             if utt.end - utt.start > MAX_UTTERANCE_S * SAMPLE_RATE:
                 # Running speech (or a bed that never dips): not a command. Only this proposal
                 # goes; a command said right after it is found as its own utterance.
                 self._pending.remove(first)
-                self.verdicts.append(Verdict(None, "", 0.0, 0.0, 0, "running speech"))
+                self.verdicts.append(Verdict(None, "", 0.0, 0, "running speech"))
                 continue
             if not (final or utt.ended):
                 break  # wait for the utterance to end: one utterance gets one verdict
@@ -215,8 +214,7 @@ class PocketsphinxEngine:
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
             self.verdicts.append(verdict)
             if verdict.command is not None and self._repeats(verdict.command):
-                verdict = Verdict(None, verdict.text, verdict.llr, verdict.margin,
-                                  verdict.frames, "same command just given", verdict.iso_db)
+                verdict = replace(verdict, command=None, reason="same command just given")
                 self.verdicts[-1] = verdict
             if verdict.command is not None:
                 self._last_command = (verdict.command, self._pos)
@@ -245,7 +243,7 @@ class PocketsphinxEngine:
         b = min(b, self._pos)
         return self._ring[len(self._ring) - (self._pos - a):len(self._ring) - (self._pos - b)]
 
-    def _decode(self, search: str, audio: np.ndarray) -> tuple[str, float, list]:
+    def _decode(self, search: str, audio: np.ndarray) -> tuple[str, list]:
         d = self._ver
         d.activate_search(search)
         d.start_utt()
@@ -253,32 +251,32 @@ class PocketsphinxEngine:
         d.end_utt()
         hyp = d.hyp()
         if hyp is None or hyp.best_score <= 0.0:
-            return "", -math.inf, []
-        return hyp.hypstr, math.log(hyp.best_score), list(d.seg())
+            return "", []
+        return hyp.hypstr, list(d.seg())
 
     def _verify(self, utt: utterance.Utterance, proposed: set[str | None]) -> Verdict:
         w0 = max(utt.start - int(PAD_S * SAMPLE_RATE), self._pos - len(self._ring), 0)
         audio = self._ring_slice(w0, utt.end + int(PAD_S * SAMPLE_RATE))
         if utt.rise_db < DENOISE_BELOW_DB:  # a bed under the voice: take its steady part out
-            background = self._ring_slice(utt.start - int(BACKGROUND_S * SAMPLE_RATE), w0)
+            background = self._ring_slice(utt.start - int(DENOISE_BACKGROUND_S * SAMPLE_RATE), w0)
             audio = denoise.clean(audio, denoise.background_spectrum(background))
-        text, _, segs = self._decode("cmds", audio)
+        text, segs = self._decode("cmds", audio)
         bar_raise = 0.0
         if text in self._decoys:
             # A word that sounds like a command fits better. For the commands that protect the
             # receiver, a miss costs more than a false accept: hear them out, at a higher bar.
             sound_alike = text
-            text, _, segs = self._decode("cmds_only", audio)
+            text, segs = self._decode("cmds_only", audio)
             if self._coach or commands.command_for_phrase(text) not in SAFE_COMMANDS:
-                return Verdict(None, sound_alike, 0.0, 0.0, 0,
+                return Verdict(None, sound_alike, 0.0, 0,
                                f"a word that sounds like {text!r}")
             bar_raise = SAFE_OVER_DECOY
         parsed = commands.parse(text) if text else None
         if parsed is None:
-            return Verdict(None, text, 0.0, 0.0, 0, "grammar heard " + (text or "nothing"))
+            return Verdict(None, text, 0.0, 0, "grammar heard " + (text or "nothing"))
         words = [s for s in segs if s.word.strip().split("(")[0] in parsed.phrase.split()]
         if not words:
-            return Verdict(None, text, 0.0, 0.0, 0, "no word segments")
+            return Verdict(None, text, 0.0, 0, "no word segments")
         sf, ef = words[0].start_frame, words[-1].end_frame
         frames = ef - sf + 1
         word_ll = sum(_ln(s.ascore) for s in words) / FSG_SEG_SCALE
@@ -288,19 +286,19 @@ class PocketsphinxEngine:
         if self._coach:
             bar += COACH_MARGIN
         if frames < MIN_FRAMES_PER_PHONE * self._phones[parsed.phrase]:
-            return Verdict(None, text, 0.0, 0.0, frames, "too short")
+            return Verdict(None, text, 0.0, frames, "too short")
         if (utt.end - utt.start) / SAMPLE_RATE - frames / 100 > EXTRA_SPEECH_S:
-            return Verdict(None, text, 0.0, 0.0, frames, "more was said than a command")
+            return Verdict(None, text, 0.0, frames, "more was said than a command")
         iso = _isolation_db(self._ring_slice(utt.start, utt.end),
                             self._ring_slice(utt.start - int(0.40 * SAMPLE_RATE),
                                              utt.start - FRAME * 5),
                             self._ring_slice(utt.end + FRAME * 3,
                                              utt.end + int(0.22 * SAMPLE_RATE)))
         if iso < ISO_MIN_DB + (COACH_ISO_DB if self._coach else 0.0):
-            return Verdict(None, text, 0.0, 0.0, frames, "not said on its own", iso)
+            return Verdict(None, text, 0.0, frames, "not said on its own", iso)
         # Likelihood ratio on the phrase's own frames: the command's acoustic score against the
         # best free phone sequence over the same frames (phones cut by the span count pro rata).
-        _, _, phone_segs = self._decode("phones", audio)
+        _, phone_segs = self._decode("phones", audio)
         phone_ll = 0.0
         for p in phone_segs:
             overlap = min(ef, p.end_frame) - max(sf, p.start_frame) + 1
@@ -308,8 +306,8 @@ class PocketsphinxEngine:
                 phone_ll += _ln(p.ascore) * overlap / (p.end_frame - p.start_frame + 1)
         llr = (word_ll - phone_ll) * SCORE_SCALE / frames
         if llr < bar:
-            return Verdict(None, text, llr, 0.0, frames, "llr below bar", iso)
-        return Verdict(parsed.command, text, llr, 0.0, frames, "ok", iso)
+            return Verdict(None, text, llr, frames, "llr below bar", iso)
+        return Verdict(parsed.command, text, llr, frames, "ok", iso)
 
 
 def _isolation_db(phrase: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:

@@ -116,27 +116,23 @@ def similar_decoys(decoder: Any, phrase: str) -> list[str]:
     "louder"), but never the same sounds ("paws" is "pause": no model can tell them apart, and
     such a decoy would veto the real command half the time). Generic short words are left out
     on purpose: over music they fit any sound a little, which says nothing about the command."""
-    variants = [_phones(decoder, phrase, v) for v in range(1, 6)]
-    variants = [v for v in variants if v]
+    variants = _pronounced(decoder, phrase)
     limit = max(1, len(variants[0]) // 3)
     out = []
     for word in DECOYS:
         if not decoder.lookup_word(word):
             continue
-        theirs = [decoder.lookup_word(p).split() for p in pronunciations(decoder, word)]
-        dist = min(_edit_distance(a, b) for a in variants for b in theirs)
+        dist = min(_edit_distance(a, b) for a in variants for b in _pronounced(decoder, word))
         if 1 <= dist <= limit:
             out.append(word)
     return out
 
 
-def _phones(decoder: Any, phrase: str, variant: int) -> list[str]:
-    """Phones of a phrase, with the given pronunciation variant of a one-word phrase."""
+def _pronounced(decoder: Any, phrase: str) -> list[list[str]]:
+    """The phone strings of a phrase: every dictionary variant of a one-word phrase."""
     if " " in phrase:
-        return sum((decoder.lookup_word(w).split() for w in phrase.split()), []) \
-            if variant == 1 else []
-    entry = decoder.lookup_word(phrase if variant == 1 else f"{phrase}({variant})")
-    return entry.split() if entry else []
+        return [sum((decoder.lookup_word(w).split() for w in phrase.split()), [])]
+    return [decoder.lookup_word(p).split() for p in pronunciations(decoder, phrase)]
 
 
 def _edit_distance(a: list[str], b: list[str]) -> int:
