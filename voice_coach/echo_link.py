@@ -50,9 +50,14 @@ class PlaybackReference:
 
 
 class MicCleaner:
-    """Listener cleaner: removes our own playback from each 16 kHz microphone block."""
+    """Listener cleaner: removes our own playback from each 16 kHz microphone block.
 
-    def __init__(self, reference: Reference, engine: str = "auto"):
+    Our adaptive canceller, not WebRTC's AEC3, by default: AEC3 removes more of the music (24 dB
+    against 9 dB, measured on the virtual devices) but its suppressor also cut a "stop" said over
+    the coach's voice by 15 dB and smeared it past recognition; the adaptive engine left the
+    voice whole, and both commands of the live mid-sentence test were heard (none with AEC3)."""
+
+    def __init__(self, reference: Reference, engine: str = "adaptive"):
         self._reference = reference
         self._engine = engine
         self._aec = EchoCanceller(RATE, engine=engine)
