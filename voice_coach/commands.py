@@ -47,6 +47,10 @@ NAMES: tuple[str, ...] = tuple(c.name for c in COMMANDS)
 # When two commands arrive together (or one utterance holds two), the safer one wins.
 PRIORITY: tuple[str, ...] = ("stop", "pause", "softer", "resume", "harder")
 
+# Heard even while the coach talks (DOMAIN: barge-in), said with their own names or a pain word;
+# the rest wait for a quiet moment, so words in the coach's own sentences cannot steer it.
+BARGE_IN: frozenset[str] = frozenset({"stop", "pause", "softer", "next"})
+
 
 def priority(name: str) -> int:
     """Lower is more urgent; commands outside PRIORITY share the lowest urgency."""
@@ -98,6 +102,12 @@ def phrases() -> list[str]:
 
 def command_for_phrase(phrase: str) -> str | None:
     return _PHRASE_TO_COMMAND.get(" ".join(normalize(phrase)))
+
+
+def is_barge_in(command: str, phrase: str) -> bool:
+    """May `phrase`, heard as `command`, interrupt the coach mid-sentence?"""
+    said = " ".join(normalize(phrase))
+    return command in BARGE_IN and (said in BARGE_IN or said in _PAIN)
 
 
 def is_pain(phrase: str) -> bool:

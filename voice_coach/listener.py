@@ -20,9 +20,6 @@ from .audio_in import level_dbfs
 from .engines.base import Detection, Engine
 from .events import DeviceProblem, Event, Heard
 
-# Heard even while the coach talks (DOMAIN: barge-in); the rest wait for a quiet moment, so
-# words inside the coach's own sentences ("harder or softer") cannot steer the session.
-BARGE_IN = frozenset({"stop", "pause", "softer", "next"})
 REOPEN_EVERY_S = 2.0
 DEAD_AFTER_S = 3.0  # no sound at all for this long: the microphone is gone
 # Commands decided within this long after the coach stopped speaking still count as "while
@@ -166,5 +163,4 @@ def _interrupts(detection: Detection) -> bool:
     names or a pain word: the coach's scripts say "move on", "less pressure", "hold on", "wait",
     and what is left of its voice after echo removal did trigger "move on" and "go on" in the
     live self-trigger test."""
-    said = " ".join(commands.normalize(detection.text or detection.command))
-    return detection.command in BARGE_IN and (said in BARGE_IN or commands.is_pain(said))
+    return commands.is_barge_in(detection.command, detection.text or detection.command)

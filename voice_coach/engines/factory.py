@@ -40,8 +40,11 @@ def describe(name: str, model: Path | None) -> str:
     if engine == "vosk":
         return f"listening with vosk, model {path}"
     if engine == "pocketsphinx":
+        from .whisper_judge import available
+
         why = " (no Vosk model found)" if name == "auto" else ""
-        return f"listening with pocketsphinx, its bundled English model{why}"
+        second = ", Whisper tiny.en as a second opinion" if available() else ""
+        return f"listening with pocketsphinx, its bundled English model{second}{why}"
     return "listening to the keyboard: type a command and press Enter"
 
 
@@ -53,9 +56,11 @@ def make_engine(name: str, model: Path | None) -> Engine:
 
         return VoskEngine(path)
     if engine == "pocketsphinx":
+        from . import whisper_judge
         from .pocketsphinx_engine import PocketsphinxEngine
 
-        return PocketsphinxEngine()
+        judge = whisper_judge.WhisperJudge() if whisper_judge.available() else None
+        return PocketsphinxEngine(judge=judge)
     from .keys import KeysEngine
 
     return KeysEngine()

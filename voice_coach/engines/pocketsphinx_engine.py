@@ -24,6 +24,7 @@ import numpy as np
 from .. import commands
 from . import denoise, ps_model, utterance
 from .base import SAMPLE_RATE, Detection
+from .whisper_judge import WhisperJudge
 
 FRAME = SAMPLE_RATE // 100  # pocketsphinx frames are 10 ms
 
@@ -53,6 +54,12 @@ EXTRA_SPEECH_S = 0.45  # speech in the utterance beyond the command's own words 
 REFRACTORY_S = 0.25  # after a command, ignore proposals starting within this of its end
 SAME_COMMAND_S = 1.5  # and the same command again within this long of it
 RING_S = 6.0
+# Rejections that Whisper may overturn (Verdict.reason prefixes), and how much audio around the
+# utterance it hears.
+RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too short",
+             "no word segments")
+JUDGE_PAD_S = 0.3
+JUDGE_COACH_LOGPROB = -0.5  # Whisper's bar (average token log-probability) while the coach talks
 
 
 def _kws_threshold(n_phones: int) -> float:
@@ -88,7 +95,8 @@ class PocketsphinxEngine:
 
     name = "pocketsphinx"
 
-    def __init__(self, llr_offset: float = 0.0) -> None:
+    def __init__(self, llr_offset: float = 0.0, judge: WhisperJudge | None = None) -> None:
+        self._judge = judge
         self._folder = ps_model.scratch_dir()
         try:
             # ds=2: acoustic scores on every other frame. Halves the spotter's cost; it only
@@ -212,6 +220,7 @@ class PocketsphinxEngine:
                 continue  # part of an utterance already judged (its tail, heard later)
             self._verified_until = utt.end
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
+            verdict = self._second_opinion(utt, verdict)
             self.verdicts.append(verdict)
             if verdict.command is not None and self._repeats(verdict.command):
                 verdict = replace(verdict, command=None, reason="same command just given")
@@ -220,11 +229,29 @@ class PocketsphinxEngine:
                 self._last_command = (verdict.command, self._pos)
                 self._quiet_until = utt.end + int(REFRACTORY_S * SAMPLE_RATE)
                 self._pending = [c for c in self._pending if c.start >= self._quiet_until]
-                bar = LLR_MIN.get(verdict.command, LLR_DEFAULT)
-                conf = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, (verdict.llr - bar) / 4.0))))
+                conf = _confidence(verdict)
                 out.append(Detection(verdict.command, verdict.text, self._pos / SAMPLE_RATE,
                                      round(conf, 3), self.name))
         return out
+
+    def _second_opinion(self, utt: utterance.Utterance, verdict: Verdict) -> Verdict:
+        """Ask Whisper about an utterance turned down as a near miss of a command (a sound-alike
+        won, the grammar heard nothing useful, the fit was weak), not about running speech or a
+        word inside a sentence. While the coach talks only a barge-in command said on its own
+        counts, at a stricter bar."""
+        if (self._judge is None or verdict.command is not None
+                or not verdict.reason.startswith(RESCUABLE)):
+            return verdict
+        pad = int(JUDGE_PAD_S * SAMPLE_RATE)
+        opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad))
+        heard = f"whisper heard {opinion.text!r} ({opinion.avg_logprob:.2f})"
+        if opinion.command is None:
+            return replace(verdict, reason=f"{verdict.reason}; {heard}")
+        if self._coach and (not commands.is_barge_in(opinion.command, opinion.text)
+                            or opinion.avg_logprob < JUDGE_COACH_LOGPROB):
+            return replace(verdict, reason=f"{verdict.reason}; {heard}, while the coach talks")
+        return Verdict(opinion.command, opinion.text, opinion.avg_logprob, verdict.frames,
+                       "whisper", verdict.iso_db)
 
     def _utterance(self, cand: _Candidate) -> utterance.Utterance | None:
         a = max(cand.start - int((utterance.BACKGROUND_S + 0.2) * SAMPLE_RATE),
@@ -308,6 +335,13 @@ class PocketsphinxEngine:
         if llr < bar:
             return Verdict(None, text, llr, frames, "llr below bar", iso)
         return Verdict(parsed.command, text, llr, frames, "ok", iso)
+
+
+def _confidence(verdict: Verdict) -> float:
+    if verdict.reason == "whisper":  # llr holds Whisper's average token log-probability
+        return math.exp(verdict.llr)
+    bar = LLR_MIN.get(verdict.command or "", LLR_DEFAULT)
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, (verdict.llr - bar) / 4.0))))
 
 
 def _isolation_db(phrase: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:

@@ -1,0 +1,80 @@
+"""Whisper's second opinion: real tiny.en transcription of real synthesized speech, alone and
+as the pocketsphinx verifier's judge of the utterances it turned down."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from voice_coach import bench_data
+from voice_coach.audio_in import chunks, to_int16
+from voice_coach.engines import whisper_judge
+from voice_coach.engines.pocketsphinx_engine import PocketsphinxEngine
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("flite") is None, reason="needs flite (apt)"),
+    pytest.mark.skipif(not whisper_judge.available(), reason="faster-whisper or its model missing"),
+]
+
+
+@pytest.fixture(scope="module")
+def judge() -> whisper_judge.WhisperJudge:
+    return whisper_judge.WhisperJudge()
+
+
+def spoken(phrase: str, voice: str = "awb", music_snr_db: float | None = None) -> np.ndarray:
+    """The phrase with 0.3 s of bed either side, speech at -20 dBFS."""
+    x = bench_data.speak(phrase, voice).astype(np.float32)
+    x *= 0.1 / np.sqrt(np.mean(x ** 2))
+    pad = np.zeros(4_800, np.float32)
+    audio = np.concatenate([pad, x, pad])
+    if music_snr_db is not None:
+        audio += bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (
+            -music_snr_db / 20)
+    return to_int16(audio)
+
+
+@pytest.mark.parametrize("phrase, command", [("next", "next"), ("stop", "stop"),
+                                             ("softer", "softer")])
+def test_a_command_over_music_is_transcribed_to_its_phrase(judge, phrase, command) -> None:
+    opinion = judge.judge(spoken(phrase, music_snr_db=10))
+    assert opinion.command == command, opinion
+
+
+@pytest.mark.parametrize("phrase", ["that feels really nice", "stock", "father"])
+def test_other_words_are_no_command(judge, phrase) -> None:
+    opinion = judge.judge(spoken(phrase))
+    assert opinion.command is None, opinion
+    assert opinion.text  # it did hear something
+
+
+def test_silence_is_no_command(judge) -> None:
+    assert judge.judge(np.zeros(16_000, np.int16)).command is None
+
+
+def _decode(engine: PocketsphinxEngine, audio: np.ndarray) -> list[str]:
+    out = []
+    for c in chunks(audio):
+        out += engine.feed(c)
+    return [d.command for d in out + engine.flush()]
+
+
+def test_the_judge_overturns_a_sound_alike_and_only_for_the_right_command(judge) -> None:
+    """Commands from a voice pocketsphinx mishears over music 10 dB under it: with Whisper's
+    second opinion more of them are heard, and nothing it adds is out of place."""
+    phrases = ["stop", "next", "louder", "pause", "softer", "harder", "next", "stop"]
+    gap = np.zeros(24_000, np.int16)
+    audio = np.concatenate([gap] + [x for p in phrases for x in (spoken(p, "slt"), gap)])
+    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-10 / 20)
+    audio = to_int16(audio.astype(np.float32) / 32768 + bed)
+    alone = _decode(PocketsphinxEngine(), audio)
+    helped_engine = PocketsphinxEngine(judge=judge)
+    helped = _decode(helped_engine, audio)
+    rescued = [v for v in helped_engine.verdicts if v.reason == "whisper"]
+    assert rescued, [v.reason for v in helped_engine.verdicts if v.reason != "no utterance here"]
+    assert len(helped) > len(alone)
+    # In order: what was heard is the spoken list with some left out, nothing added.
+    it = iter(phrases)
+    assert all(any(c == p for p in it) for c in helped), helped
