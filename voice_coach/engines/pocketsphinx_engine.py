@@ -59,6 +59,7 @@ RING_S = 6.0
 RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too short",
              "no word segments")
 JUDGE_PAD_S = 0.3
+JUDGE_CANDIDATES = 3  # command phrases Whisper scores for one utterance, at most
 JUDGE_COACH_LOGPROB = -3.0  # Whisper's bar (log-probability of the phrase) while the coach talks
 
 
@@ -221,7 +222,7 @@ class PocketsphinxEngine:
                 continue  # part of an utterance already judged (its tail, heard later)
             self._verified_until = utt.end
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
-            verdict = self._second_opinion(utt, verdict, [c.phrase for c in group])
+            verdict = self._second_opinion(utt, verdict, group)
             self.verdicts.append(verdict)
             if verdict.command is not None and self._repeats(verdict.command):
                 verdict = replace(verdict, command=None, reason="same command just given")
@@ -236,25 +237,37 @@ class PocketsphinxEngine:
         return out
 
     def _second_opinion(self, utt: utterance.Utterance, verdict: Verdict,
-                        proposed: list[str]) -> Verdict:
+                        proposed: list[_Candidate]) -> Verdict:
         """Ask Whisper about an utterance turned down as a near miss of a command (a sound-alike
         won, the grammar heard nothing useful, the fit was weak), not about running speech or a
-        word inside a sentence: which of the phrases proposed for it was said, if any? While the
-        coach talks only a barge-in command said on its own counts, at a stricter bar."""
+        word inside a sentence: was it the command that fits it best, or something else? While
+        the coach talks only stop, pause and softer said on their own count, at a stricter bar:
+        its sentences end in "say next" (the bench's narration had Whisper hear that "next")."""
         if (self._judge is None or verdict.command is not None
                 or not verdict.reason.startswith(RESCUABLE)):
             return verdict
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         audio = self._ring_slice(utt.start - pad, utt.end + pad)
-        best_command_phrase, _ = self._decode("cmds_only", audio)
-        candidates = sorted({p for p in [best_command_phrase, *proposed]
-                             if commands.command_for_phrase(p) is not None})
+        # The command that fits best, and a few of the spotter's proposals (the longest): it
+        # proposes a dozen phrases for any stretch of speech, and scoring them all made Whisper
+        # the listener's bottleneck (1.5 s a call, measured live).
+        best, _ = self._decode("cmds_only", audio)
+        longest = sorted(proposed, key=lambda c: c.start - c.end)
+        candidates = list(dict.fromkeys([best, *(c.phrase for c in longest)]))
+        candidates = [c for c in candidates if commands.command_for_phrase(c) is not None]
+        if self._coach:  # only these could be accepted now
+            candidates = [c for c in candidates[:1]
+                          if commands.command_for_phrase(c) in SAFE_COMMANDS]
+        candidates = candidates[:JUDGE_CANDIDATES]
+        if not candidates:
+            return verdict
         rivals = sorted({r for c in candidates for r in self._rivals.get(c, [])})
         opinion = self._judge.judge(audio, candidates, rivals)
         heard = f"whisper: {opinion.detail}"
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; {heard}")
-        if self._coach and (not commands.is_barge_in(opinion.command, opinion.text)
+        if self._coach and (opinion.command not in SAFE_COMMANDS
+                            or not commands.is_barge_in(opinion.command, opinion.text)
                             or opinion.logprob < JUDGE_COACH_LOGPROB):
             return replace(verdict, reason=f"{verdict.reason}; {heard}, while the coach talks")
         return Verdict(opinion.command, opinion.text, opinion.logprob, verdict.frames,

@@ -6,9 +6,10 @@ Why: pocketsphinx's model, once music masks a word's last burst, hears "stop" as
 "next" as "nest", and its verifier cannot tell those apart. Whisper's far larger model mostly
 can. Scoring a closed set (the log-probability of each phrase as the transcription) rather than
 trusting its free transcription: on one word it often writes a near miss ("Let's tap." for a
-"stop" that still scores higher as "Stop."). It is slow for a listener (~0.35 s for any clip: it
-always encodes a 30 s window), so it only judges what pocketsphinx rejected as a near miss; a
-command pocketsphinx accepts keeps its fast path.
+"stop" that still scores higher as "Stop."). It costs ~0.4 s of two cores per clip (it encodes a
+30 s window whatever the clip's length; a 10 s window is 8x faster but heard "stop" as "step"),
+so it only judges what pocketsphinx rejected as a near miss; a command pocketsphinx accepts
+keeps its fast path.
 """
 
 from __future__ import annotations
