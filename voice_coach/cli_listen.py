@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -111,10 +112,13 @@ def _listen_live(engine: Engine, args: argparse.Namespace) -> int:
         if mic.rate != audio_in.RATE:
             console.print(f"device runs at {mic.rate} Hz; resampling to 16 kHz")
         print("listening now; Ctrl-C to stop", file=sys.stderr, flush=True)
-        with Live(view(), console=console, refresh_per_second=10, transient=False) as live:
-            try:
+        # Ctrl-C sets a flag the loop checks between blocks, instead of raising inside the
+        # recogniser's C code (a listen interrupted mid-decode hung on exit on a busy CI).
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+        try:
+            with Live(view(), console=console, refresh_per_second=10, transient=False) as live:
                 while not stop.is_set():
-                    chunk = mic.read(timeout_s=2.0)
+                    chunk = mic.read(timeout_s=0.5)
                     if chunk is None:
                         if not mic.active:
                             raise UserError("the microphone stopped delivering audio; check "
@@ -125,8 +129,8 @@ def _listen_live(engine: Engine, args: argparse.Namespace) -> int:
                         heard.append(det.command)
                         print(_line(det, args.json), flush=True)
                     live.update(view())
-            except KeyboardInterrupt:
-                stop.set()
+        finally:
+            signal.signal(signal.SIGINT, previous)
     return 0
 
 
