@@ -12,6 +12,8 @@ frame: a confidence that means the same for every voice), (3) find it long enoug
 little else said in the utterance ("my back is tight" is not "back"). "harder" clears a higher
 bar than "softer"/"pause"/"stop", which are heard even when a sound-alike fits slightly better:
 a missed "softer" is worse than a false one; a false "harder" is worse than a missed one.
+What the verifier turns down as a near miss gets a second opinion from Whisper
+(`whisper_judge`), which may overturn it for any command but "harder".
 """
 
 from __future__ import annotations
@@ -266,6 +268,8 @@ class PocketsphinxEngine:
         heard = f"whisper: {opinion.detail}"
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; {heard}")
+        if opinion.command == "harder":  # held to the stricter standard: pocketsphinx's own bar
+            return replace(verdict, reason=f"{verdict.reason}; {heard}; harder is not overturned")
         if self._coach and (opinion.command not in SAFE_COMMANDS
                             or not commands.is_barge_in(opinion.command, opinion.text)
                             or opinion.logprob < JUDGE_COACH_LOGPROB):
