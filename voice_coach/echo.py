@@ -1,6 +1,6 @@
 """Acoustic echo cancellation: removes what we played (coach + music) from the microphone signal.
 
-`EchoCanceller` has two engines. "webrtc" (the default) is WebRTC's AEC3 from the pywebrtc-audio
+`EchoCanceller` has two engines. "webrtc" (its default) is WebRTC's AEC3 from the pywebrtc-audio
 wheel. "adaptive" is ours, pure numpy: a two-path partitioned-block frequency-domain NLMS filter
 (PBFDAF, Speex-style MDF) behind a GCC-PHAT bulk-delay tracker, then a residual echo suppressor.
 `voice-coach bench echo` measures both (and SpeexDSP). `Reference` is the ring buffer that pairs
@@ -374,7 +374,7 @@ class EchoCanceller:
     engine: "webrtc" (AEC3, the default when installed: it held up best on the virtual devices,
     whose clocks drift), "adaptive" (ours: keeps the user's voice best through doubletalk on a
     steady echo path), or "auto" (webrtc if installed, else adaptive). Extra keyword arguments go
-    to the adaptive engine.
+    to the adaptive engine. The live listener asks for "adaptive" (echo_link.MicCleaner says why).
     """
 
     def __init__(self, rate: int = 16000, *, engine: str = "auto", delay_ms: float | None = None,
