@@ -409,7 +409,7 @@ def record_live(scene: Scene, drift: bool = True) -> Scene:
     clock, count, got, paired = SampleClock(RATE), 0, [], []
     for m, adc_time in blocks:  # a running count re-anchored on stalls, as the mic does
         clock.place(adc_time, count)
-        paired.append(ref.read(clock.time_of(count), len(m)))
+        paired.append(ref.read_for_mic(clock.time_of(count), len(m)))
         got.append(m)
         count += len(m)
     echo = np.concatenate(got).astype(np.float64)

@@ -11,11 +11,12 @@ what the speaker played with each microphone block:
     ref.write(block16k, time.outputBufferDacTime)
     # listener worker, for each mic block queued by the input callback with its ADC time:
     aec = EchoCanceller(16000)
-    clean = aec.process(mic, ref.read(t_first + samples_so_far / 16000, len(mic)))
+    clean = aec.process(mic, ref.read_for_mic(t_first + samples_so_far / 16000, len(mic)))
 
 Stamp mic blocks from a running sample count (anchored on the first block's
 `inputBufferAdcTime`) so consecutive reads are contiguous; whatever constant offset remains
-between the two clocks is bulk delay, which the canceller measures and tracks.
+between the two clocks is bulk delay, which the canceller measures and tracks. `read_for_mic`
+hands over the reference `MIC_CLOCK_SLACK_S` early so that offset is never negative.
 """
 
 from __future__ import annotations
@@ -399,6 +400,15 @@ class EchoCanceller:
         return self._impl.process(mic, reference)
 
 
+# The two streams' timestamps disagree by tens of milliseconds either way (measured on the
+# virtual PulseAudio devices: from the mic 36 ms behind to 29 ms *ahead* of what the output
+# clock says was played, fixed per pair of streams). Echo that seems to arrive before its
+# reference cannot be cancelled, so each mic block is paired with the reference from this much
+# later; the delay tracker (500 ms of range) absorbs the difference. The player mixes ahead of
+# the device by its queue and latency, so that stretch of reference is already written.
+MIC_CLOCK_SLACK_S = 0.06
+
+
 class Reference:
     """Ring buffer of what the speaker played, stamped with the output stream's clock.
 
@@ -412,6 +422,7 @@ class Reference:
         self._buf = np.zeros(int(rate * seconds), np.float32)
         self._t0: float | None = None
         self._end = 0  # absolute index one past the last written sample
+        self.unwritten_reads = 0  # mic blocks paired with reference not yet written (zeros)
 
     def write(self, samples: np.ndarray, time_s: float) -> None:
         """Record `samples` (at `rate`, mono) played from stream time `time_s` on."""
@@ -451,3 +462,10 @@ class Reference:
         if hi > lo:
             out[lo - start: hi - start] = self._buf[np.arange(lo, hi) % len(self._buf)]
         return out
+
+    def read_for_mic(self, mic_time_s: float, count: int) -> np.ndarray:
+        """The reference for a mic block stamped `mic_time_s`, `MIC_CLOCK_SLACK_S` later."""
+        if self._t0 is not None:
+            unwritten = round((mic_time_s + MIC_CLOCK_SLACK_S - self._t0) * self.rate) + count
+            self.unwritten_reads += unwritten > self._end
+        return self.read(mic_time_s + MIC_CLOCK_SLACK_S, count)

@@ -70,5 +70,5 @@ class MicCleaner:
         start = getattr(mic, "block_time", None)  # when the block's first sample was heard
         if start is None:
             return block
-        played = self._reference.read(start, len(block))
+        played = self._reference.read_for_mic(start, len(block))
         return to_int16(self._aec.process(block.astype(np.float32) / 32768.0, played))
