@@ -117,12 +117,28 @@ def level_dbfs(chunk: np.ndarray) -> float:
     return max(-100.0, 20.0 * np.log10(rms + 1e-12))
 
 
+WITHOUT_MIC = "go without one: 'start --engine keys' or 'listen --input FILE'"
+NO_MIC_HINT = f"plug one in and pick it with --input-device, or {WITHOUT_MIC}"
+
+
+def _find_input(sd: Any, spec: str | int) -> int:
+    from .player import pick_device
+
+    try:
+        inputs = [d for d in sd.query_devices() if d["max_input_channels"] > 0]
+    except Exception as err:  # noqa: BLE001 - PortAudioError: no audio system at all
+        raise UserError(f"cannot list sound devices ({err}); {NO_MIC_HINT}") from None
+    if not inputs:
+        raise UserError(f"no microphone found; {NO_MIC_HINT}")
+    return pick_device(spec, inputs, "input")
+
+
 def _import_sounddevice() -> Any:
     try:
         import sounddevice as sd
     except OSError as err:  # no PortAudio library
-        raise UserError(f"no audio input available ({err}); install libportaudio2 or use "
-                        "--input FILE / --engine keys") from None
+        raise UserError(f"no audio input available ({err}); install libportaudio2, or "
+                        f"{WITHOUT_MIC}") from None
     return sd
 
 
@@ -174,6 +190,8 @@ class Microphone:
 
     def __enter__(self) -> Microphone:
         sd = _import_sounddevice()
+        if self._device is not None:  # a name or index that is no microphone: say which are
+            self._device = _find_input(sd, self._device)
         try:
             self.rate = self._pick_rate(sd)
             self._resampler = StreamResampler(self.rate)

@@ -63,20 +63,26 @@ def resolve_output_device(spec: str | int | None) -> int | None:
                                 "--output-device (see 'voice-coach devices') or "
                                 + NO_DEVICE_HINT) from err
         return None
-    names = ", ".join(f"{d['index']}: {d['name']}" for d in outputs)
+    return pick_device(spec, outputs, "output")
+
+
+def pick_device(spec: str | int, devices: list[dict[str, Any]], kind: str) -> int:
+    """A device by index, exact name, or part of a name unique among `devices` (each with
+    "index" and "name"); otherwise one line that lists the choices."""
+    names = ", ".join(f"{d['index']}: {d['name']}" for d in devices)
     if isinstance(spec, int) or str(spec).strip().isdigit():
         index = int(spec)
-        if any(d["index"] == index for d in outputs):
+        if any(d["index"] == index for d in devices):
             return index
-        raise UserError(f"no output device with index {index}; choose one of: {names}")
+        raise UserError(f"no {kind} device with index {index}; choose one of: {names}")
     wanted = str(spec).strip().lower()
-    exact = [d for d in outputs if d["name"].lower() == wanted]
-    partial = [d for d in outputs if wanted in d["name"].lower()]
+    exact = [d for d in devices if d["name"].lower() == wanted]
+    partial = [d for d in devices if wanted in d["name"].lower()]
     matches = exact or partial
     if len(matches) == 1:
         return int(matches[0]["index"])
     if not matches:
-        raise UserError(f"no output device named '{spec}'; choose one of: {names}")
+        raise UserError(f"no {kind} device named '{spec}'; choose one of: {names}")
     raise UserError(f"'{spec}' matches several devices ({', '.join(d['name'] for d in matches)})"
                     "; give the index instead")
 
