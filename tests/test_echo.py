@@ -153,6 +153,10 @@ def test_reference_pairs_playback_with_mic_blocks() -> None:
     assert ref.unwritten_reads == 0
     ref.read_for_mic(7.0, 320)
     assert ref.unwritten_reads == 1
+    # Whether what played held the coach's voice (or a chime) or only music, asked by time.
+    ref.write(np.zeros(1600, np.float32), 7.02 + 0.1, coach=True)  # after a 100 ms gap
+    assert ref.coach_between(7.1, 7.15) and ref.coach_between(7.2, 7.3)
+    assert not ref.coach_between(7.0, 7.1) and not ref.coach_between(7.3, 7.5)
 
 
 @pytest.mark.slow

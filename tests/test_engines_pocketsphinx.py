@@ -103,3 +103,20 @@ def test_coach_narration_with_command_words_is_not_obeyed() -> None:
     dets, engine = decode(audio, coach=True)
     assert len(engine.verdicts) >= 10  # the spotter did propose command words in it
     assert dets == []
+
+
+def test_coach_speaking_is_judged_by_what_played_under_the_words() -> None:
+    """A command said in a pause, with the coach starting its next sentence before the verdict
+    comes out, is judged as said in the pause; one said over the coach is marked so."""
+    audio, ends = scene(["louder"], "rms")
+    starts_talking = int((ends[0] + 0.05) * 16_000)  # just after the word, before the verdict
+    engine = PocketsphinxEngine()
+    dets: list[Detection] = []
+    for at in range(0, len(audio), 1600):
+        engine.set_coach_speaking(at >= starts_talking)
+        dets += engine.feed(audio[at:at + 1600])
+    assert [(d.command, d.during_coach) for d in dets] == [("louder", False)]
+    assert all(d.at_s * 16_000 > starts_talking for d in dets)  # decided after it started
+
+    over, _ = decode(scene(["stop"], "rms")[0], coach=True)
+    assert [(d.command, d.during_coach) for d in over] == [("stop", True)]

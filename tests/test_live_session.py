@@ -27,8 +27,8 @@ RECALL_GAP = ("the bundled listener (pocketsphinx, Whisper's second opinion) sti
 def test_spoken_commands_over_music_are_applied_in_order(tmp_path: Path):
     # In the coach's pauses: after "next" the oil step's instructions take ~17 s.
     cues = [Cue(18, "next"), Cue(40, "softer"), Cue(47, "louder"), Cue(54, "pause"),
-            Cue(60, "resume"), Cue(66, "stop")]
-    outcome = run("quick", cues, 72, tmp_path, music_snr_db=10, timeout_s=110)
+            Cue(63, "resume"), Cue(69, "stop")]  # "Paused..." takes the coach ~6 s
+    outcome = run("quick", cues, 75, tmp_path, music_snr_db=10, timeout_s=115)
     assert outcome.returncode == 0, outcome.stderr[-800:]
     heard = commands_of(outcome)
     assert heard == ["next", "softer", "louder", "pause", "resume", "stop"], heard

@@ -373,9 +373,7 @@ def record_live(scene: Scene, drift: bool = True) -> Scene:
     from .echo import Reference
     from .stream_clock import SampleClock
 
-    err = virtual_audio.start()
-    if err:
-        raise UserError(f"virtual audio devices unavailable: {err}")
+    virtual_audio.ensure()
     import sounddevice as sd
 
     far48 = resample_poly(scene.reference, 3, 1).astype(np.float32)

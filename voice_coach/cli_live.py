@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .memory import rss_mb
+from . import virtual_audio
+from .memory import tree_rss_mb
 
 # A little story through the quick routine, in seconds after the session starts; placed in
 # the coach's pauses, since only stop, pause, softer and next cut into its speech.
@@ -53,22 +53,10 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
     soak.set_defaults(func=run_bench_soak)
 
 
-def ensure_virtual_devices() -> str:
-    """Use the sound server we are given, or bring up our own virtual one. Returns a note."""
-    if os.environ.get("PULSE_SERVER"):
-        return "using the sound server in PULSE_SERVER"
-    from . import virtual_audio
-
-    error = virtual_audio.start()
-    if error:
-        raise UserError(f"cannot start virtual audio devices: {error}")
-    return "using private virtual audio devices (a PulseAudio null sink and microphone)"
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from .selfdrive import Cue, run
 
-    print(ensure_virtual_devices(), flush=True)
+    print(virtual_audio.ensure(), flush=True)
     cues = [Cue(at, phrase) for at, phrase in DEMO_CUES]
     print("The demo voice will say: " + ", ".join(f"{p!r} at {t:.0f}s" for t, p in DEMO_CUES))
     with tempfile.TemporaryDirectory(prefix="voice-coach-demo-") as tmp:
@@ -114,7 +102,7 @@ def chime_delays(outcome: Any) -> list[float]:
 def run_bench_live(args: argparse.Namespace) -> int:
     from .selfdrive import Cue, run
 
-    print(ensure_virtual_devices(), flush=True)
+    print(virtual_audio.ensure(), flush=True)
     total_s = args.minutes * 60
     gap = max(6.0, (total_s - 20) / len(BENCH_PHRASES))
     cues = [Cue(10 + i * gap, phrase, BENCH_VOICES[i % len(BENCH_VOICES)])
@@ -146,7 +134,9 @@ def run_bench_live(args: argparse.Namespace) -> int:
         "chimes_measured": len(delays),
         "cpu_pct_of_one_core": round(100 * outcome.cpu_s / outcome.wall_s, 1)
         if outcome.wall_s else None,
-        "peak_rss_mb": round(outcome.peak_rss_mb, 1), "exit_code": outcome.returncode,
+        "peak_rss_mb": round(outcome.peak_rss_mb, 1),
+        "peak_rss_with_recogniser_mb": round(outcome.peak_total_rss_mb, 1),
+        "exit_code": outcome.returncode,
     }
     print(f"spoken: {' '.join(c or '?' for c in spoken)}")
     print(f"heard:  {' '.join(heard)}")
@@ -175,21 +165,21 @@ def run_bench_soak(args: argparse.Namespace) -> int:
     from .script import load_script
     from .session import Phase, new_session
 
-    print(ensure_virtual_devices(), flush=True)
+    print(virtual_audio.ensure(), flush=True)
     script = load_script(args.script)
     seconds = args.minutes * 60
     speed = script.total_duration_s / seconds  # the whole script, stretched or squeezed
     settings = Settings(speed=speed, engine="auto")
     coordinator = Coordinator(new_session(script), sinks=[], speed=speed)
     edges = LiveEdges(coordinator, script, settings)
-    samples: list[tuple[float, float, float]] = []  # (wall s, RSS MB, CPU s)
+    samples: list[tuple[float, float, float]] = []  # (wall s, RSS MB, with the recogniser)
     started = time.monotonic()
     with edges:
         runner = threading.Thread(target=coordinator.run, args=(Start(),), daemon=True)
         runner.start()
         coordinator.post(Heard("next", "(soak)", engine="keys"))
         while runner.is_alive() and time.monotonic() - started < seconds + 120:
-            samples.append((time.monotonic() - started, rss_mb(), _cpu_s()))
+            samples.append((time.monotonic() - started, *tree_rss_mb()))
             if sys.stdout.isatty() or len(samples) % 6 == 1:
                 print(f"{samples[-1][0] / 60:5.1f} min  step {coordinator.state.index + 1}/"
                       f"{len(script.steps)}  RSS {samples[-1][1]:6.1f} MB  underruns "
@@ -206,9 +196,10 @@ def run_bench_soak(args: argparse.Namespace) -> int:
         "steps_reached": coordinator.state.index + 1, "steps_total": len(script.steps),
         "finished": coordinator.state.phase is Phase.FINISHED,
         "output_underruns": underruns, "mixer_starved_blocks": starved,
-        "rss_start_mb": round(steady[0][1], 1), "rss_end_mb": round(rss_mb(), 1),
-        "rss_growth_mb": round(rss_mb() - steady[0][1], 1),
-        "cpu_pct_of_one_core": round(100 * _cpu_s() / wall, 1),
+        "rss_start_mb": round(steady[0][1], 1), "rss_end_mb": round(samples[-1][1], 1),
+        "rss_growth_mb": round(samples[-1][1] - steady[0][1], 1),
+        "peak_rss_with_recogniser_mb": round(max(s[2] for s in samples), 1),
+        "cpu_pct_of_one_core": round(100 * _cpu_s() / wall, 1),  # the recogniser's included
     }
     print()
     for key, value in result.items():
@@ -218,5 +209,7 @@ def run_bench_soak(args: argparse.Namespace) -> int:
 
 
 def _cpu_s() -> float:
+    """This process's CPU time and that of its children that have exited (the recogniser,
+    once the session closes it)."""
     times = os.times()
-    return times.user + times.system
+    return times.user + times.system + times.children_user + times.children_system

@@ -420,12 +420,14 @@ class Reference:
     def __init__(self, rate: int = 16000, seconds: float = 4.0) -> None:
         self.rate = rate
         self._buf = np.zeros(int(rate * seconds), np.float32)
+        self._coach = np.zeros(len(self._buf), bool)  # coach sounds (voice, chime) in the sample
         self._t0: float | None = None
         self._end = 0  # absolute index one past the last written sample
         self.unwritten_reads = 0  # mic blocks paired with reference not yet written (zeros)
 
-    def write(self, samples: np.ndarray, time_s: float) -> None:
-        """Record `samples` (at `rate`, mono) played from stream time `time_s` on."""
+    def write(self, samples: np.ndarray, time_s: float, coach: bool = False) -> None:
+        """Record `samples` (at `rate`, mono) played from stream time `time_s` on; `coach`:
+        they hold the coach's own sounds (its voice or a chime), not only music."""
         x = to_float(samples).astype(np.float32)
         if self._t0 is None:
             self._t0 = time_s
@@ -440,9 +442,11 @@ class Reference:
             gap = min(start - self._end, size)
             idx = np.arange(start - gap, start) % size
             self._buf[idx] = 0.0
+            self._coach[idx] = False
         x = x[-size:]
         idx = (start + np.arange(len(x))) % size
         self._buf[idx] = x
+        self._coach[idx] = coach
         self._end = start + len(x)
 
     def reset(self) -> None:
@@ -450,6 +454,7 @@ class Reference:
         self._t0 = None
         self._end = 0
         self._buf[:] = 0.0
+        self._coach[:] = False
 
     def read(self, time_s: float, count: int) -> np.ndarray:
         """The `count` samples played from stream time `time_s` on (zeros where unknown)."""
@@ -462,6 +467,14 @@ class Reference:
         if hi > lo:
             out[lo - start: hi - start] = self._buf[np.arange(lo, hi) % len(self._buf)]
         return out
+
+    def coach_between(self, start_s: float, end_s: float) -> bool:
+        """Did the coach's voice or a chime play at any moment from `start_s` to `end_s`?"""
+        if self._t0 is None:
+            return False
+        lo = max(round((start_s - self._t0) * self.rate), self._end - len(self._buf) + 1)
+        hi = min(round((end_s - self._t0) * self.rate), self._end)
+        return hi > lo and bool(self._coach[np.arange(lo, hi) % len(self._buf)].any())
 
     def read_for_mic(self, mic_time_s: float, count: int) -> np.ndarray:
         """The reference for a mic block stamped `mic_time_s`, `MIC_CLOCK_SLACK_S` later."""

@@ -7,21 +7,28 @@ Both streams are PortAudio streams of this process, whose times share one clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .audio_in import RATE, to_int16  # the rate the microphone delivers to the listener
-from .echo import EchoCanceller, Reference
+from .echo import MIC_CLOCK_SLACK_S, EchoCanceller, Reference
 from .resampling import StreamResampler
 from .stream_clock import SampleClock
+
+# The coach's sounds linger in a room after the speaker stops (reverberation; the canceller's
+# residue of them decays too): a block this soon after them still counts as "coach speaking".
+ECHO_TAIL_S = 0.3
 
 
 class PlaybackReference:
     """Output tap: (stereo block at the mixer rate, its first frame number) -> Reference."""
 
-    def __init__(self, player: Any, mixer_rate: int, reference: Reference):
+    def __init__(self, player: Any, mixer_rate: int, reference: Reference,
+                 coach_sounding: Callable[[], bool] = lambda: False):
         self._player = player
+        self._coach_sounding = coach_sounding  # asked on the mixing thread, right after a mix
         self._mixer_rate = mixer_rate
         self._resample = StreamResampler(mixer_rate, RATE)
         self._clock = SampleClock(mixer_rate)
@@ -45,7 +52,8 @@ class PlaybackReference:
             self._resample = StreamResampler(self._mixer_rate, RATE)
         mono = self._resample(block.mean(axis=1))
         if len(mono):
-            self.reference.write(mono, self._anchor_s + self._written / RATE)
+            self.reference.write(mono, self._anchor_s + self._written / RATE,
+                                 coach=self._coach_sounding())
             self._written += len(mono)
 
 
@@ -62,6 +70,9 @@ class MicCleaner:
         self._engine = engine
         self._aec = EchoCanceller(RATE, engine=engine)
         self._mic: Any = None
+        # Whether the coach's voice or a chime (or their echo) could be in the last block, by
+        # the blocks' own times; None when the mic gives no times (then ask the mixer instead).
+        self.coach_in_block: bool | None = None
 
     def __call__(self, block: np.ndarray, mic: Any) -> np.ndarray:
         if mic is not self._mic:  # a (re)opened microphone: its own clock, a fresh filter
@@ -69,6 +80,9 @@ class MicCleaner:
             self._aec = EchoCanceller(RATE, engine=self._engine)
         start = getattr(mic, "block_time", None)  # when the block's first sample was heard
         if start is None:
+            self.coach_in_block = None
             return block
+        self.coach_in_block = self._reference.coach_between(
+            start - ECHO_TAIL_S, start + len(block) / RATE + MIC_CLOCK_SLACK_S)
         played = self._reference.read_for_mic(start, len(block))
         return to_int16(self._aec.process(block.astype(np.float32) / 32768.0, played))

@@ -130,10 +130,12 @@ class Listener:
             if self._cleaner is not None:
                 block = self._cleaner(block, mic)
             self.status.level_db = level_dbfs(block)
-            speaking = self._coach_speaking()
-            if speaking:
-                self._last_speaking_at = now
-            recently = speaking or now - self._last_speaking_at < SPEAKING_HANGOVER_S
+            recently = getattr(self._cleaner, "coach_in_block", None)  # by the audio's times
+            if recently is None:  # no times to go by: was the coach speaking just now
+                speaking = self._coach_speaking()
+                if speaking:
+                    self._last_speaking_at = now
+                recently = speaking or now - self._last_speaking_at < SPEAKING_HANGOVER_S
             try:
                 engine.set_coach_speaking(recently)
                 detections = engine.feed(block)
@@ -149,6 +151,8 @@ class Listener:
         return engine
 
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
+        if detection.during_coach is not None:  # the engine knows what played under the words
+            coach_speaking = detection.during_coach
         if coach_speaking and not _interrupts(detection):
             self.status.ignored += 1
             return

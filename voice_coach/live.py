@@ -94,8 +94,9 @@ class LiveEdges:
         if engine is not None:
             # The microphone hears our own voice and music: remove them (echo cancellation).
             reference = Reference(RATE)
-            self.audio.tap(PlaybackReference(self.audio.player, self.audio.mixer.rate,
-                                             reference))
+            mixer = self.audio.mixer
+            self.audio.tap(PlaybackReference(self.audio.player, mixer.rate, reference,
+                                             coach_sounding=lambda: mixer.sounding))
             self.listener = Listener(lambda: Microphone(settings.input_device), engine,
                                      new_engine, post, lambda: self.audio.mixer.speaking,
                                      cleaner=MicCleaner(reference))

@@ -9,6 +9,7 @@ mapping, returned to the system when freed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
@@ -38,3 +39,20 @@ def rss_mb() -> float:
     except OSError:
         pass
     return 0.0
+
+
+def tree_rss_mb(pid: int | None = None) -> tuple[float, float]:
+    """(resident MB of the process, of it and all its descendants together): the session's
+    recogniser runs in a child process, and a user's machine holds both."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        own = proc.memory_info().rss
+        total = own
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # exited between listing and reading
+                total += child.memory_info().rss
+    except psutil.Error:
+        return 0.0, 0.0
+    return own / 2**20, total / 2**20

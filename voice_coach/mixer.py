@@ -126,6 +126,12 @@ class Mixer:
     def speaking(self) -> bool:
         return bool(self._voices)
 
+    @property
+    def sounding(self) -> bool:
+        """The coach's own sounds are playing: its voice or a chime (anything but music).
+        Asked on the mixing thread right after a block is mixed, it describes that block."""
+        return bool(self._voices or self._chimes)
+
     # ---------------------------------------------------------------- mixing (one thread)
 
     def _apply(self, kind: str, arg: object) -> None:

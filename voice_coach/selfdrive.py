@@ -24,6 +24,7 @@ import numpy as np
 from . import bench_data
 from .audio_in import resample
 from .commands import command_for_phrase
+from .memory import tree_rss_mb
 from .mixer import make_chime
 from .tts import MIXER_RATE
 
@@ -146,7 +147,8 @@ class Outcome:
     recording: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     track_start_in_recording_s: float = 0.0  # where track time 0 falls in the recording
     cpu_s: float = 0.0  # the app's user + system CPU time
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # the app's own process
+    peak_total_rss_mb: float = 0.0  # with its recogniser process, sampled twice a second
     wall_s: float = 0.0
 
     def heard(self) -> list[dict[str, Any]]:
@@ -169,6 +171,13 @@ class _Child:
         self.returncode: int | None = None
         self.usage: Any = None
         self.wall_s = 0.0
+        self.peak_total_rss_mb = 0.0
+        threading.Thread(target=self._sample_memory, daemon=True).start()
+
+    def _sample_memory(self) -> None:
+        while self.returncode is None:
+            self.peak_total_rss_mb = max(self.peak_total_rss_mb, tree_rss_mb(self.proc.pid)[1])
+            time.sleep(0.5)
 
     def exited(self) -> bool:
         if self.returncode is None:
@@ -226,6 +235,7 @@ def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
     if app.usage is not None:
         outcome.cpu_s = app.usage.ru_utime + app.usage.ru_stime
         outcome.peak_rss_mb = app.usage.ru_maxrss / 1024
+    outcome.peak_total_rss_mb = app.peak_total_rss_mb
     if recorder is not None and player is not None:
         outcome.recording = recorder.audio()
         if recorder.first_sample_time is not None and player.first_sample_time is not None:

@@ -104,6 +104,19 @@ def start(base: Path = BASE) -> str | None:
     return _start_error
 
 
+def ensure() -> str:
+    """Use the sound server we are given (PULSE_SERVER: the tests', or the user's own choice),
+    or bring up ours. Returns a note to show; raises UserError if neither is there."""
+    if os.environ.get("PULSE_SERVER"):
+        return "using the sound server in PULSE_SERVER"
+    error = start()
+    if error:
+        from .errors import UserError
+
+        raise UserError(f"cannot start virtual audio devices: {error}")
+    return "using private virtual audio devices (a PulseAudio null sink and microphone)"
+
+
 def stop(base: Path = BASE) -> None:
     env = {**os.environ, **environment(base)}
     subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True, timeout=20)

@@ -21,6 +21,9 @@ class Detection:
     at_s: float  # stream time (seconds of audio fed so far) when the engine emitted it
     confidence: float  # 0..1, engine-specific meaning
     engine: str
+    # Did the coach's voice play during the words themselves (None: the engine does not track
+    # it; the listener then goes by whether the coach was speaking when the command came out).
+    during_coach: bool | None = None
 
 
 class Engine(Protocol):
@@ -35,5 +38,6 @@ class Engine(Protocol):
         ...
 
     def set_coach_speaking(self, speaking: bool) -> None:
-        """The coach's own voice is playing: engines may demand more before accepting."""
+        """The coach's voice is in the audio fed from now on (until told otherwise): engines
+        may demand more before accepting a command said over it."""
         ...

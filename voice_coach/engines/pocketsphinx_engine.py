@@ -134,17 +134,20 @@ class PocketsphinxEngine:
         self._quiet_until = 0  # refractory end, in samples
         self._verified_until = 0  # end of the last window the verifier judged
         self._last_command: tuple[str, int] = ("", -SAMPLE_RATE * 60)  # (command, stream pos)
-        self._coach = False
+        self._coach_feed = False  # the coach's voice is in the audio being fed now
+        self._coach_spans: list[list[int]] = []  # [start, end) stream samples with its voice
+        self._coach = False  # ... during the utterance being judged
         self.verdicts: list[Verdict] = []  # every verification, for the bench and --verbose
         self._spot.start_utt()
 
     # ---------------------------------------------------------------- Engine protocol
 
     def set_coach_speaking(self, speaking: bool) -> None:
-        self._coach = speaking
+        self._coach_feed = speaking
 
     def feed(self, chunk: np.ndarray) -> list[Detection]:
         chunk = np.asarray(chunk, dtype=np.int16)
+        self._mark_coach(len(chunk))
         out: list[Detection] = []
         step = FRAME * 10  # spot in 100 ms steps so decisions are checked often
         for i in range(0, len(chunk), step):
@@ -165,6 +168,23 @@ class PocketsphinxEngine:
         return out
 
     # ---------------------------------------------------------------- internals
+
+    def _mark_coach(self, n: int) -> None:
+        """Note whether the coach speaks over the next n samples. An utterance is judged by
+        what played under it, not by what plays when the verdict comes out (later, by the
+        endpointing and the verifier's own time)."""
+        if not self._coach_feed:
+            return
+        spans = self._coach_spans
+        if spans and spans[-1][1] == self._pos:
+            spans[-1][1] = self._pos + n
+        else:
+            spans.append([self._pos, self._pos + n])
+        while spans and spans[0][1] < self._pos - RING_S * SAMPLE_RATE:
+            spans.pop(0)
+
+    def _coach_during(self, start: int, end: int) -> bool:
+        return any(a < end and b > start for a, b in self._coach_spans)
 
     def _append(self, part: np.ndarray) -> None:
         n = len(part)
@@ -223,6 +243,7 @@ class PocketsphinxEngine:
             if utt.start < self._verified_until:
                 continue  # part of an utterance already judged (its tail, heard later)
             self._verified_until = utt.end
+            self._coach = self._coach_during(utt.start, utt.end)
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
             verdict = self._second_opinion(utt, verdict, group)
             self.verdicts.append(verdict)
@@ -235,7 +256,7 @@ class PocketsphinxEngine:
                 self._pending = [c for c in self._pending if c.start >= self._quiet_until]
                 conf = _confidence(verdict)
                 out.append(Detection(verdict.command, verdict.text, self._pos / SAMPLE_RATE,
-                                     round(conf, 3), self.name))
+                                     round(conf, 3), self.name, during_coach=self._coach))
         return out
 
     def _second_opinion(self, utt: utterance.Utterance, verdict: Verdict,
