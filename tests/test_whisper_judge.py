@@ -85,3 +85,15 @@ def test_the_judge_overturns_a_sound_alike_and_only_for_the_right_command(judge)
     # In order: what was heard is the spoken list with some left out, nothing added.
     it = iter(phrases)
     assert all(any(c == p for p in it) for c in helped), helped
+
+
+def test_confirming_an_accepted_phrase_asks_for_plausibility_not_proof(judge) -> None:
+    """Pocketsphinx's accepted synonyms and pain words go to Whisper for confirmation: a real
+    one passes (even where Whisper writes something near it down), music alone does not."""
+    for phrase, voice in (("that hurts", "awb"), ("ouch", "slt"), ("what was that", "rms")):
+        opinion = judge.judge(spoken(phrase, voice, music_snr_db=10), [phrase], [],
+                              confirming=True)
+        assert opinion.command is not None, (phrase, voice, opinion)
+    music = to_int16(bench_data.music(2.0)[:32_000] * 0.1)
+    for phrase in ("too hard", "what was that", "that hurts"):
+        assert judge.judge(music, [phrase], [], confirming=True).command is None, phrase

@@ -246,6 +246,7 @@ class PocketsphinxEngine:
             self._coach = self._coach_during(utt.start, utt.end)
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
             verdict = self._second_opinion(utt, verdict, group)
+            verdict = self._confirmed(utt, verdict)
             self.verdicts.append(verdict)
             if verdict.command is not None and self._repeats(verdict.command):
                 verdict = replace(verdict, command=None, reason="same command just given")
@@ -297,6 +298,23 @@ class PocketsphinxEngine:
             return replace(verdict, reason=f"{verdict.reason}; {heard}, while the coach talks")
         return Verdict(opinion.command, opinion.text, opinion.logprob, verdict.frames,
                        "whisper", verdict.iso_db)
+
+    def _confirmed(self, utt: utterance.Utterance, verdict: Verdict) -> Verdict:
+        """Pocketsphinx accepted a phrase that is not the command's own name ("too hard" for
+        softer, "what was that" for repeat): Whisper must agree. In the live self-trigger test
+        the room's music, with nobody speaking, passed the verifier as "too hard" now and then;
+        the long phrases fit vague sound best. Costs Whisper's time (~0.4 s) on those only."""
+        if (self._judge is None or verdict.reason != "ok" or verdict.command is None
+                or verdict.text == verdict.command):
+            return verdict
+        pad = int(JUDGE_PAD_S * SAMPLE_RATE)
+        opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad),
+                                    [verdict.text], self._rivals.get(verdict.text, []),
+                                    confirming=True)
+        if opinion.command == verdict.command:
+            return verdict
+        return replace(verdict, command=None,
+                       reason=f"whisper did not confirm it: {opinion.detail}")
 
     def _utterance(self, cand: _Candidate) -> utterance.Utterance | None:
         a = max(cand.start - int((utterance.BACKGROUND_S + 0.2) * SAMPLE_RATE),

@@ -31,6 +31,12 @@ from .base import SAMPLE_RATE
 MIN_LOGPROB = -6.0
 RIVAL_MARGIN = 1.0
 FREE_MARGIN = 1.0
+# Confirming what pocketsphinx already accepted asks less: only that the phrase is not far from
+# what Whisper hears. Measured: music alone fits "Too hard." / "Softer." at -16 to -19; real
+# (synthetic) phrases mostly at -3 to -9, often a little below Whisper's own spelling of them
+# ("and session." for "end session", "Out!" for "ouch").
+CONFIRM_MIN_LOGPROB = -12.0
+CONFIRM_MARGIN = 4.0
 
 
 @dataclass(frozen=True)
@@ -77,10 +83,12 @@ class WhisperJudge:
                               task="transcribe", language="en")
         self._lock = threading.Lock()
 
-    def judge(self, audio: np.ndarray, candidates: list[str], rivals: list[str]) -> Opinion:
+    def judge(self, audio: np.ndarray, candidates: list[str], rivals: list[str],
+              confirming: bool = False) -> Opinion:
         """Which of `candidates` (command phrases) was said, if any, against `rivals` (words
         that sound like them) and Whisper's own transcription. `audio`: 16 kHz mono, int16 or
-        float in [-1, 1]."""
+        float in [-1, 1]. `confirming`: the candidate was already accepted by another
+        recogniser; Whisper only has to find it plausible (the CONFIRM_ bars)."""
         from faster_whisper.audio import pad_or_trim
 
         x = np.asarray(audio)
@@ -102,8 +110,12 @@ class WhisperJudge:
         best = max(sorted(scores), key=lambda c: scores[c])
         fit = scores[best]
         detail = (f"{best!r} {fit:.1f}, sound-alike {rival_best:.1f}, free {free!r} {free_fit:.1f}")
-        if best == written:  # its own words: the sound-alikes need only not fit better
+        if best == written:  # its own words ("What was that?" fits better than "...that.")
             fit = max(fit, free_fit)
+        if confirming:
+            ok = (fit >= CONFIRM_MIN_LOGPROB and fit >= rival_best - CONFIRM_MARGIN
+                  and fit >= free_fit - CONFIRM_MARGIN)
+        elif best == written:  # the sound-alikes need only not fit better
             ok = fit >= MIN_LOGPROB and fit >= rival_best
         else:
             ok = (fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
