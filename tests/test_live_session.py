@@ -19,7 +19,7 @@ def commands_of(outcome) -> list[str]:
 
 
 RECALL_GAP = ("the bundled listener (pocketsphinx, Whisper's second opinion) still misses some "
-              "commands over music: about 1 in 4 with music 10 dB under the voice on `voice-coach "
+              "commands over music: about 3 in 10 with music 10 dB under the voice on `voice-coach "
               "bench listen` (issue 4), and these tests need every one of them")
 
 
