@@ -49,7 +49,8 @@ class CountingEngine:
         self.blocks += 1
         self.samples += len(chunk)
         said = [(c, c) if isinstance(c, str) else c for c in self._pending]  # (command, text)
-        out = [Detection(c, t, self.samples / 16000, 0.9, self.name) for c, t in said]
+        out = [c if isinstance(c, Detection) else Detection(c[0], c[1], self.samples / 16000,
+                                                            0.9, self.name) for c in said]
         self._pending = []
         return out
 
@@ -111,3 +112,20 @@ def test_only_barge_in_commands_get_through_while_the_coach_speaks(room_noise):
                                                                     "next"]
     assert listener.status.ignored == 4
     assert engine.speaking_flags and all(engine.speaking_flags)
+
+
+def test_what_played_under_the_words_decides_not_the_moment_of_the_verdict(room_noise):
+    posted: queue.Queue = queue.Queue()
+    # The coach is talking when the verdicts come out, but the engine knows "louder" was said
+    # in the pause before; "harder" was said over the coach.
+    engine = CountingEngine([Detection("louder", "louder", 1.0, 0.9, "x", during_coach=False),
+                             Detection("harder", "harder", 1.0, 0.9, "x", during_coach=True)])
+    listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
+                        lambda: True)
+    listener.start()
+    try:
+        events = drain(posted, 2.0)
+    finally:
+        listener.stop()
+    assert [e.command for e in events if isinstance(e, Heard)] == ["louder"]
+    assert listener.status.ignored == 1
