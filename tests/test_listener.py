@@ -95,12 +95,10 @@ def test_a_crashing_recogniser_is_reported_and_replaced(room_noise):
     assert replacement.samples > 16000  # 16 kHz int16 from a 48 kHz device
 
 
-def test_only_barge_in_commands_get_through_while_the_coach_speaks(room_noise):
+def heard_while_the_coach_speaks(engine: CountingEngine) -> tuple[list[str], Listener]:
+    """Two seconds of the real microphone through a Listener told the coach is speaking: the
+    commands posted, and the listener (for its status)."""
     posted: queue.Queue = queue.Queue()
-    # The coach's own sentences say "move on" and "less pressure": only the commands' own words
-    # and the pain words interrupt it.
-    engine = CountingEngine(["harder", "louder", "stop", "softer", ("next", "move on"),
-                             ("softer", "less pressure"), ("softer", "that hurts"), "next"])
     listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
                         lambda: True)
     listener.start()
@@ -108,24 +106,25 @@ def test_only_barge_in_commands_get_through_while_the_coach_speaks(room_noise):
         events = drain(posted, 2.0)
     finally:
         listener.stop()
-    assert [e.command for e in events if isinstance(e, Heard)] == ["stop", "softer", "softer",
-                                                                    "next"]
+    return [e.command for e in events if isinstance(e, Heard)], listener
+
+
+def test_only_barge_in_commands_get_through_while_the_coach_speaks(room_noise):
+    # The coach's own sentences say "move on" and "less pressure": only the commands' own words
+    # and the pain words interrupt it.
+    engine = CountingEngine(["harder", "louder", "stop", "softer", ("next", "move on"),
+                             ("softer", "less pressure"), ("softer", "that hurts"), "next"])
+    heard, listener = heard_while_the_coach_speaks(engine)
+    assert heard == ["stop", "softer", "softer", "next"]
     assert listener.status.ignored == 4
     assert engine.speaking_flags and all(engine.speaking_flags)
 
 
 def test_what_played_under_the_words_decides_not_the_moment_of_the_verdict(room_noise):
-    posted: queue.Queue = queue.Queue()
     # The coach is talking when the verdicts come out, but the engine knows "louder" was said
     # in the pause before; "harder" was said over the coach.
     engine = CountingEngine([Detection("louder", "louder", 1.0, 0.9, "x", during_coach=False),
                              Detection("harder", "harder", 1.0, 0.9, "x", during_coach=True)])
-    listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
-                        lambda: True)
-    listener.start()
-    try:
-        events = drain(posted, 2.0)
-    finally:
-        listener.stop()
-    assert [e.command for e in events if isinstance(e, Heard)] == ["louder"]
+    heard, listener = heard_while_the_coach_speaks(engine)
+    assert heard == ["louder"]
     assert listener.status.ignored == 1
