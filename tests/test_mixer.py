@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from voice_coach.mixer import BLOCK, Mixer, make_chime
-from voice_coach.music import MusicSource, find_tracks
+from voice_coach.music import OFFLINE_WAIT_S, MusicSource, find_tracks
 from voice_coach.tts import MIXER_RATE, Speech
 
 
@@ -18,7 +18,7 @@ def speech_audio(tmp_path_factory) -> np.ndarray:
 
 
 def _bundled() -> MusicSource:
-    return MusicSource(find_tracks(None))
+    return MusicSource(find_tracks(None), wait_s=OFFLINE_WAIT_S)  # faster than real time
 
 
 def _run(mixer: Mixer, seconds: float) -> np.ndarray:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from voice_coach.errors import UserError
-from voice_coach.music import MusicSource, bundled_music_dir, find_tracks, load_track
+from voice_coach.music import (
+    OFFLINE_WAIT_S,
+    MusicSource,
+    bundled_music_dir,
+    find_tracks,
+    load_track,
+)
+from voice_coach.track_stream import CHUNK_FRAMES
 from voice_coach.tts import MIXER_RATE
 
 
@@ -70,8 +78,7 @@ def test_folder_is_a_playlist_that_loops_with_crossfades(tmp_path):
     (tmp_path / "cover.jpg").write_bytes(b"not audio")
     tracks = find_tracks(tmp_path)
     assert [p.name for p in tracks] == ["a.ogg", "b.flac"]
-    src = MusicSource(tracks, crossfade_s=0.2)
-    src._loading.join()  # the next track decodes in the background
+    src = MusicSource(tracks, crossfade_s=0.2, wait_s=OFFLINE_WAIT_S)
     out = np.zeros((int(9 * MIXER_RATE), 2), dtype=np.float32)
     for start in range(0, len(out), 1024):
         src.read_into(out[start:start + 1024])
@@ -84,13 +91,50 @@ def test_folder_is_a_playlist_that_loops_with_crossfades(tmp_path):
     frames = out[: len(out) // 480 * 480, 0].reshape(-1, 480)
     assert np.sqrt(np.mean(frames**2, axis=1)).min() > 0.02
     assert np.max(np.abs(np.diff(out[:, 0]))) < 0.01
+    assert src.starved_frames == 0 and not src.warnings
+    src.close()
+
+
+def _read(src: MusicSource, seconds: float) -> np.ndarray:
+    out = np.zeros((int(seconds * MIXER_RATE), 2), dtype=np.float32)
+    for start in range(0, len(out), 1024):
+        src.read_into(out[start:start + 1024])
+    return out
+
+
+def test_a_long_track_is_decoded_as_it_plays_not_held_whole(tmp_path):
+    path = ffmpeg_tone(tmp_path / "long.flac", 220, 120.0)
+    src = MusicSource([path], wait_s=OFFLINE_WAIT_S)
+    first = _read(src, 2.0)
+    time.sleep(1.0)  # time for the decoder to run as far ahead as it will
+    stream = src._cur
+    assert stream is not None
+    ahead = stream.held_frames + stream._ready.qsize() * CHUNK_FRAMES
+    assert ahead < 10 * MIXER_RATE  # seconds, not the two minutes of the track
+    assert abs(_peak_hz(first[MIXER_RATE // 2:]) - 220) < 2
+    process = stream._proc
+    src.close()
+    assert process.wait(timeout=5) is not None  # closing stops ffmpeg
+
+
+def test_a_broken_track_in_a_playlist_is_skipped_with_one_warning(tmp_path, capsys):
+    ffmpeg_tone(tmp_path / "a.ogg", 300, 2.0)
+    (tmp_path / "b.mp3").write_bytes(np.random.default_rng(2).bytes(20_000))
+    src = MusicSource(find_tracks(tmp_path), crossfade_s=0.2, wait_s=OFFLINE_WAIT_S)
+    out = _read(src, 7.0)
+    # a, (b skipped), a, a: the music never stops.
+    frames = out[: len(out) // 480 * 480, 0].reshape(-1, 480)
+    assert np.sqrt(np.mean(frames**2, axis=1)).min() > 0.02
+    assert len(src.warnings) == 1 and "b.mp3" in src.warnings[0]
+    assert capsys.readouterr().err.count("skipping music") == 1
+    src.close()
 
 
 def test_bundled_track_is_long_and_loops_without_a_click():
     tracks = find_tracks(None)
     assert tracks[0].parent == bundled_music_dir() and tracks[0].stat().st_size < 2_000_000
-    src = MusicSource(tracks)
-    length = len(src._cur)
+    src = MusicSource(tracks, wait_s=OFFLINE_WAIT_S)
+    length = len(load_track(tracks[0]))
     assert length >= 180 * MIXER_RATE
     out = np.zeros((length + 4 * MIXER_RATE, 2), dtype=np.float32)
     for start in range(0, len(out), 1024):
@@ -104,6 +148,7 @@ def test_bundled_track_is_long_and_loops_without_a_click():
     spectrum = np.abs(np.fft.rfft(out[: 20 * MIXER_RATE, 0])) ** 2
     freqs = np.fft.rfftfreq(20 * MIXER_RATE, 1 / MIXER_RATE)
     assert spectrum[freqs < 1000].sum() > 0.9 * spectrum.sum()
+    src.close()
 
 
 def test_generator_makes_a_calm_seamless_loop():

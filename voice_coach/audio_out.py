@@ -16,7 +16,7 @@ from .config import Settings
 from .errors import UserError
 from .events import CancelSpeech, Chime, DeviceProblem, Duck, Effect, MusicGain, Say
 from .mixer import Mixer
-from .music import MusicSource, find_tracks
+from .music import LIVE_WAIT_S, OFFLINE_WAIT_S, MusicSource, find_tracks
 from .tts import Speech, check_voice, list_voices
 
 
@@ -28,8 +28,10 @@ def build_speech(settings: Settings) -> Speech:
     return Speech(voice=settings.voice, rate_wpm=settings.rate_wpm, cache_dir=cache)
 
 
-def build_mixer(settings: Settings, on_speech_done: Callable[[int], None]) -> Mixer:
-    music = None if settings.no_music else MusicSource(find_tracks(settings.music))
+def build_mixer(settings: Settings, on_speech_done: Callable[[int], None],
+                realtime: bool = True) -> Mixer:
+    music = None if settings.no_music else MusicSource(
+        find_tracks(settings.music), wait_s=LIVE_WAIT_S if realtime else OFFLINE_WAIT_S)
     return Mixer(music, music_gain_db=settings.music_gain_db, duck_db=settings.duck_db,
                  duck_ramp_ms=settings.duck_ramp_ms, on_speech_done=on_speech_done)
 
@@ -116,6 +118,7 @@ class AudioOut(_Effects):
         if self._feeder is not None:
             self._feeder.join(timeout=2)
         self.player.close()
+        self.mixer.close()
         self.speech.close()
 
     def __enter__(self) -> AudioOut:
@@ -176,8 +179,11 @@ class RenderAudio(_Effects):
     def __init__(self, settings: Settings, on_speech_done: Callable[[int], None],
                  speech: Speech | None = None) -> None:
         self.speech = speech or build_speech(settings)
-        self.mixer = build_mixer(settings, on_speech_done)
+        self.mixer = build_mixer(settings, on_speech_done, realtime=False)
         self._on_speech_done = on_speech_done
+
+    def close(self) -> None:
+        self.mixer.close()
 
     def say(self, text: str, utterance_id: int, kind: str = "step") -> None:
         self.mixer.play_voice(self.speech.render(text), utterance_id)

@@ -205,10 +205,10 @@ def run_bench_mix(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .mixer import Mixer
-    from .music import MusicSource, find_tracks
+    from .music import OFFLINE_WAIT_S, MusicSource, find_tracks
     from .tts import MIXER_RATE
 
-    music = MusicSource(find_tracks(None))
+    music = MusicSource(find_tracks(None), wait_s=OFFLINE_WAIT_S)  # as fast as it can go
     mixer = Mixer(music)
     rng = np.random.default_rng(1)
     voice = (0.3 * rng.standard_normal(4 * MIXER_RATE)).astype(np.float32)  # 4 s "speech"

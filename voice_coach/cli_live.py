@@ -188,6 +188,8 @@ def run_bench_soak(args: argparse.Namespace) -> int:
             runner.join(timeout=min(10.0, max(1.0, seconds / 60)))
         player = edges.audio.player
         underruns, starved = player.underruns, player.starved
+        music = edges.audio.mixer.music
+        music_gap_ms = 1000 * music.starved_frames / music.rate if music else 0.0
     wall = time.monotonic() - started
     # Memory growth after warm-up (the first tenth: caches, the model, the music decoded).
     steady = [s for s in samples if s[0] >= seconds / 10] or samples
@@ -196,6 +198,7 @@ def run_bench_soak(args: argparse.Namespace) -> int:
         "steps_reached": coordinator.state.index + 1, "steps_total": len(script.steps),
         "finished": coordinator.state.phase is Phase.FINISHED,
         "output_underruns": underruns, "mixer_starved_blocks": starved,
+        "music_decoder_late_ms": round(music_gap_ms, 1),
         "rss_start_mb": round(steady[0][1], 1), "rss_end_mb": round(samples[-1][1], 1),
         "rss_growth_mb": round(samples[-1][1] - steady[0][1], 1),
         "peak_rss_with_recogniser_mb": round(max(s[2] for s in samples), 1),

@@ -162,8 +162,14 @@ class Mixer:
         if self.on_speech_done is not None:
             self.on_speech_done(uid)
 
+    def close(self) -> None:
+        """Stop decoding music; the mixer keeps working, without it."""
+        if self.music is not None:
+            self.music.close()
+            self.music = None
+
     def mix_block(self) -> np.ndarray:
-        """The next block, (block, 2) float32. Never blocks."""
+        """The next block, (block, 2) float32. Waits only for the music decoder (its wait_s)."""
         while True:
             try:
                 self._apply(*self._inbox.get_nowait())

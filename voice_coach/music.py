@@ -1,20 +1,22 @@
-"""The music bed: finds and decodes tracks (pydub + ffmpeg) and plays them as an endless,
-gapless loop or playlist with a short crossfade at every join."""
+"""The music bed: finds tracks, decodes them (ffmpeg, as pydub runs it) and plays them as an
+endless, gapless loop or playlist with a short crossfade at every join."""
 
 from __future__ import annotations
 
 import sys
-import threading
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError
+from .track_stream import INT16_SCALE, TrackStream
 from .tts import MIXER_RATE, resample
 
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
 BUNDLED_NAME = "relaxation.ogg"
+LIVE_WAIT_S = 0.02  # the live mixer's thread must not stall: then a moment of silence
+OFFLINE_WAIT_S = 30.0  # a reader that is not real-time (a render, a test) waits for the decoder
 
 
 def bundled_music_dir() -> Path:
@@ -82,76 +84,92 @@ def load_track(path: Path, rate: int = MIXER_RATE) -> np.ndarray:
 
 
 class MusicSource:
-    """Endless music: track after track (or one track again), crossfaded at each join."""
+    """Endless music: track after track (or one track again), crossfaded at each join.
 
-    def __init__(self, tracks: list[Path], rate: int = MIXER_RATE,
-                 crossfade_s: float = 0.5) -> None:
+    Tracks are decoded on the fly (TrackStream), so memory does not grow with their length.
+    `wait_s` is how long a read may wait for the decoder: a blink for the live mixer, which must
+    not stall; long for rendering to a file, which must never drop music."""
+
+    def __init__(self, tracks: list[Path], rate: int = MIXER_RATE, crossfade_s: float = 0.5,
+                 wait_s: float = LIVE_WAIT_S) -> None:
         if not tracks:
             raise UserError("no music tracks given; use --no-music to play without music")
-        self.paths, self.rate = list(tracks), rate
+        self.paths, self.rate, self.wait_s = list(tracks), rate, wait_s
         self.xfade = max(1, int(crossfade_s * rate))
-        # Equal-power curves: the join keeps its loudness instead of dipping.
-        ramp = np.linspace(0.0, np.pi / 2, self.xfade, dtype=np.float32)
-        self._fade_in, self._fade_out = np.sin(ramp)[:, None], np.cos(ramp)[:, None]
         self.warnings: list[str] = []
-        first = self._fit(load_track(self.paths[0], rate))  # decode now: fail fast at start
-        self._loaded: dict[int, np.ndarray] = {0: first}
+        self.starved_frames = 0  # music the decoder did not have ready in time (played as silence)
         self._index = 0
-        self._prev: np.ndarray = first  # the track whose tail fades out at the current join
-        self._cur: np.ndarray = first
-        self._pos = 0  # within the current track; [0, xfade) is the crossfade from _prev
-        self._next_index = 1 % len(self.paths)
-        self._loading: threading.Thread | None = None
-        self._preload(self._next_index)
+        self._cur: TrackStream | None = TrackStream(self.paths[0], rate)
+        try:  # fail fast at start: the first track must decode
+            self._cur.prime(min(rate, 2 * self.xfade), wait_s=30.0)
+        except UserError:
+            self._cur.close()
+            raise
+        self._next: TrackStream | None = None
+        self._join = np.zeros((0, 2), dtype=np.float32)  # the crossfade being played, mixed
+        self._join_pos = 0
 
-    def _fit(self, track: np.ndarray) -> np.ndarray:
-        # A join needs a head and a tail of `xfade` each: repeat very short tracks.
-        reps = int(np.ceil((3 * self.xfade) / max(1, len(track))))
-        return np.tile(track, (reps, 1)) if reps > 1 else track
-
-    def _preload(self, index: int) -> None:
-        if index in self._loaded:
-            return
-
-        def work() -> None:
+    def _open_following(self) -> TrackStream | None:
+        """The next track that decodes (a bad one is skipped with a warning, once)."""
+        for _ in range(len(self.paths)):
+            index = (self._index + 1) % len(self.paths)
+            stream, self._next = self._next or TrackStream(self.paths[index], self.rate), None
             try:
-                self._loaded[index] = self._fit(load_track(self.paths[index], self.rate))
-            except UserError as err:  # fail soft while running: skip the track, say why once
-                self.warnings.append(str(err))
-                print(f"voice-coach: warning: skipping music: {err}", file=sys.stderr)
+                stream.prime(1, wait_s=max(self.wait_s, 5.0) if stream.held_frames == 0 else 0)
+            except UserError as err:
+                stream.close()
+                self._index = index
+                if str(err) not in self.warnings:
+                    self.warnings.append(str(err))
+                    print(f"voice-coach: warning: skipping music: {err}", file=sys.stderr)
+                continue
+            self._index = index
+            return stream
+        return None  # nothing plays any more: silence, and the session goes on
 
-        self._loading = threading.Thread(target=work, daemon=True, name="music-load")
-        self._loading.start()
-
-    def _advance(self) -> None:
-        """At the end of a track's body: the next one (if decoded yet) or this one again."""
-        nxt = self._next_index
-        if nxt not in self._loaded:
-            nxt = self._index  # never stop the music: loop the current track meanwhile
-        self._prev, self._cur = self._cur, self._loaded[nxt]
-        for old in [k for k in self._loaded if k not in (nxt, self._index)]:
-            del self._loaded[old]  # keep memory to a few tracks, whatever the playlist size
-        self._index = nxt
-        self._next_index = (nxt + 1) % len(self.paths)
-        self._pos = 0
-        self._preload(self._next_index)
+    def _start_join(self, ending: TrackStream) -> None:
+        """Crossfade the ending track's tail into the next track's head (equal power)."""
+        tail = ending.rest().astype(np.float32) * INT16_SCALE
+        ending.close()
+        self._cur = self._open_following()
+        head = (np.zeros((0, 2), dtype=np.float32) if self._cur is None else
+                self._cur.take(len(tail), keep=self.xfade, wait_s=self.wait_s)
+                .astype(np.float32) * INT16_SCALE)
+        overlap = len(head)  # shorter than the tail only if the next track is tiny or late
+        ramp = np.linspace(0.0, np.pi / 2, overlap, dtype=np.float32)[:, None]
+        tail[len(tail) - overlap:] = (tail[len(tail) - overlap:] * np.cos(ramp)
+                                      + head * np.sin(ramp))
+        self._join, self._join_pos = tail, 0
 
     def read_into(self, out: np.ndarray) -> None:
         """Fill `out` (n, 2) float32 with the next n frames of music."""
         filled, n = 0, len(out)
         while filled < n:
-            end_body = len(self._cur) - self.xfade  # the tail belongs to the next join
-            if self._pos < self.xfade:
-                take = min(n - filled, self.xfade - self._pos)
-                p = self._pos
-                tail = self._prev[len(self._prev) - self.xfade + p:
-                                  len(self._prev) - self.xfade + p + take]
-                out[filled:filled + take] = (tail * self._fade_out[p:p + take]
-                                             + self._cur[p:p + take] * self._fade_in[p:p + take])
-            else:
-                take = min(n - filled, end_body - self._pos)
-                out[filled:filled + take] = self._cur[self._pos:self._pos + take]
-            filled += take
-            self._pos += take
-            if self._pos >= end_body:
-                self._advance()
+            if self._join_pos < len(self._join):
+                take = min(n - filled, len(self._join) - self._join_pos)
+                out[filled:filled + take] = self._join[self._join_pos:self._join_pos + take]
+                self._join_pos += take
+                filled += take
+                continue
+            if self._cur is None:
+                break
+            if self._next is None and self._cur.decoded_all.is_set():
+                self._next = TrackStream(self.paths[(self._index + 1) % len(self.paths)],
+                                         self.rate)  # seconds before the join: ready in time
+            got = self._cur.take(n - filled, keep=self.xfade, wait_s=self.wait_s)
+            if len(got):
+                out[filled:filled + len(got)] = got
+                out[filled:filled + len(got)] *= INT16_SCALE
+                filled += len(got)
+            elif self._cur.ended:
+                self._start_join(self._cur)
+            else:  # the decoder is behind: a moment of silence rather than a stalled mixer
+                self.starved_frames += n - filled
+                break
+        out[filled:] = 0.0
+
+    def close(self) -> None:
+        """Stop the decoders (their ffmpeg processes)."""
+        for stream in (self._cur, self._next):
+            if stream is not None:
+                stream.close()

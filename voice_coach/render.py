@@ -130,6 +130,7 @@ def render_session(script: Script, out: Path, settings: Settings,
             progress(frames / rate, frames / rate, "done")
         _export(tmp, out, fmt)
     finally:
+        audio.close()
         tmp.unlink(missing_ok=True)
     return RenderResult(out, frames / rate, frames, rate, tuple(timeline))
 
