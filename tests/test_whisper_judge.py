@@ -97,3 +97,24 @@ def test_confirming_an_accepted_phrase_asks_for_plausibility_not_proof(judge) ->
     music = to_int16(bench_data.music(2.0)[:32_000] * 0.1)
     for phrase in ("too hard", "what was that", "that hurts"):
         assert judge.judge(music, [phrase], [], confirming=True).command is None, phrase
+
+
+def _over_music(phrases: list[str], voice: str) -> np.ndarray:
+    gap = np.zeros(24_000, np.int16)
+    audio = np.concatenate([gap] + [x for p in phrases for x in (spoken(p, voice), gap)])
+    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-10 / 20)
+    return to_int16(audio.astype(np.float32) / 32768 + bed)
+
+
+def test_barge_in_commands_are_heard_over_the_coach_and_its_sentences_are_not(judge) -> None:
+    """Told the coach is speaking, the engine still takes stop, pause and next said on their
+    own (Whisper may rescue them, at its stricter bar), but none of the command words inside
+    the coach's sentences ("say next", "stop at the edge")."""
+    engine = PocketsphinxEngine(judge=judge)
+    engine.set_coach_speaking(True)
+    heard = _decode(engine, _over_music(["stop", "pause", "next", "stop"], "slt"))
+    assert heard == ["stop", "pause", "next", "stop"], [
+        v.reason for v in engine.verdicts if v.reason != "no utterance here"]
+    engine = PocketsphinxEngine(judge=judge)
+    engine.set_coach_speaking(True)
+    assert _decode(engine, _over_music(list(bench_data.NARRATION[:6]), "slt")) == []

@@ -45,6 +45,7 @@ class Opinion:
     text: str  # what Whisper wrote down freely
     logprob: float  # the best candidate's fit (sum over its tokens)
     detail: str = ""
+    phrase: str = ""  # the candidate phrase that fit best (what `command` was heard as)
 
 
 def model_path() -> Path | None:
@@ -120,7 +121,8 @@ class WhisperJudge:
         else:
             ok = (fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
                   and fit >= free_fit - FREE_MARGIN)
-        return Opinion(commands.command_for_phrase(best) if ok else None, free, fit, detail)
+        return Opinion(commands.command_for_phrase(best) if ok else None, free, fit, detail,
+                       best)
 
     def _transcribe(self, encoded) -> str:
         prompt = [*self._tok.sot_sequence, self._tok.no_timestamps]
