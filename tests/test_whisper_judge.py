@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from voice_coach import bench_data
+from voice_coach import bench_data, commands
 from voice_coach.audio_in import chunks, to_int16
 from voice_coach.engines import whisper_judge
 from voice_coach.engines.pocketsphinx_engine import PocketsphinxEngine
@@ -112,9 +112,14 @@ def test_barge_in_commands_are_heard_over_the_coach_and_its_sentences_are_not(ju
     the coach's sentences ("say next", "stop at the edge")."""
     engine = PocketsphinxEngine(judge=judge)
     engine.set_coach_speaking(True)
-    heard = _decode(engine, _over_music(["stop", "pause", "next", "stop"], "slt"))
-    assert heard == ["stop", "pause", "next", "stop"], [
+    audio = _over_music(["stop", "pause", "next", "stop"], "slt")
+    heard = [d for c in chunks(audio) for d in engine.feed(c)] + engine.flush()
+    assert [d.command for d in heard] == ["stop", "pause", "next", "stop"], [
         v.reason for v in engine.verdicts if v.reason != "no utterance here"]
+    # Heard as the command's own words (not Whisper's "Let's tap."), so the listener lets each
+    # of them interrupt the coach.
+    assert all(commands.is_barge_in(d.command, d.text) for d in heard), heard
+    assert any(v.reason == "whisper" for v in engine.verdicts)
     engine = PocketsphinxEngine(judge=judge)
     engine.set_coach_speaking(True)
     assert _decode(engine, _over_music(list(bench_data.NARRATION[:6]), "slt")) == []

@@ -63,9 +63,6 @@ RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too s
              "no word segments")
 JUDGE_PAD_S = 0.3
 JUDGE_CANDIDATES = 3  # command phrases Whisper scores for one utterance, at most
-# Whisper's bar (log-probability of the phrase) while the coach talks: -3 turned down "stop" said
-# over the coach at -3.0 and -3.4; -4 and -5 let no more of the coach's narration through.
-JUDGE_COACH_LOGPROB = -4.0
 
 
 def _kws_threshold(n_phones: int) -> float:
@@ -269,8 +266,9 @@ class PocketsphinxEngine:
         won, the grammar heard nothing useful, the fit was weak), not about running speech or a
         word inside a sentence: was it the command that fits it best, or something else? While
         the coach talks only the barge-in commands, said by their own names or a pain word,
-        count, at a stricter bar (JUDGE_COACH_LOGPROB): Whisper's free transcription need not
-        be the command too ("stop" -2.3 over the coach, written down as "step" -1.4)."""
+        count, at Whisper's usual bars. A stricter bar over the coach (-3, then -4) turned down
+        "stop" said over it on the virtual devices (-3.0 to -5.3) and kept no more of the
+        coach's own sentences out (bench narration, -4 to -6: the same one false "next")."""
         if (self._judge is None or verdict.command is not None
                 or not verdict.reason.startswith(RESCUABLE)):
             return verdict
@@ -290,16 +288,17 @@ class PocketsphinxEngine:
         if not candidates:
             return verdict
         rivals = sorted({r for c in candidates for r in self._rivals.get(c, [])})
-        opinion = self._judge.judge(audio, candidates, rivals)
+        opinion = self._judge.judge(audio, candidates, rivals, safe=SAFE_COMMANDS)
         heard = f"whisper: {opinion.detail}"
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; {heard}")
         if opinion.command == "harder":  # held to the stricter standard: pocketsphinx's own bar
             return replace(verdict, reason=f"{verdict.reason}; {heard}; harder is not overturned")
-        if self._coach and (not commands.is_barge_in(opinion.command, opinion.phrase)
-                            or opinion.logprob < JUDGE_COACH_LOGPROB):
+        if self._coach and not commands.is_barge_in(opinion.command, opinion.phrase):
             return replace(verdict, reason=f"{verdict.reason}; {heard}, while the coach talks")
-        return Verdict(opinion.command, opinion.text, opinion.logprob, verdict.frames,
+        # The phrase it matched, not its free transcription ("Let's tap." for a "stop"): the
+        # listener lets a command interrupt the coach by the words it was heard as.
+        return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
                        "whisper", verdict.iso_db)
 
     def _confirmed(self, utt: utterance.Utterance, verdict: Verdict) -> Verdict:
