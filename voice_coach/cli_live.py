@@ -134,6 +134,8 @@ def run_bench_live(args: argparse.Namespace) -> int:
         "chimes_measured": len(delays),
         "cpu_pct_of_one_core": round(100 * outcome.cpu_s / outcome.wall_s, 1)
         if outcome.wall_s else None,
+        "cpu_pct_with_recogniser": round(100 * outcome.cpu_with_recogniser_s / outcome.wall_s, 1)
+        if outcome.wall_s else None,
         "peak_rss_mb": round(outcome.peak_rss_mb, 1),
         "peak_rss_with_recogniser_mb": round(outcome.peak_total_rss_mb, 1),
         "exit_code": outcome.returncode,

@@ -56,3 +56,34 @@ def tree_rss_mb(pid: int | None = None) -> tuple[float, float]:
     except psutil.Error:
         return 0.0, 0.0
     return own / 2**20, total / 2**20
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's own peak resident memory (VmHWM), in MB; 0 where /proc is not there.
+    Not ru_maxrss from wait4: that also takes the peak of every child it reaped."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_cpu_s(pid: int) -> tuple[float, float]:
+    """(CPU seconds of the process itself, of it and its live descendants together)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        times = proc.cpu_times()
+        own = times.user + times.system
+        total = own
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+    except psutil.Error:
+        return 0.0, 0.0
+    return own, total

@@ -24,7 +24,7 @@ import numpy as np
 from . import bench_data
 from .audio_in import resample
 from .commands import command_for_phrase
-from .memory import tree_rss_mb
+from .memory import peak_rss_mb, tree_cpu_s, tree_rss_mb
 from .mixer import make_chime
 from .tts import MIXER_RATE
 
@@ -146,7 +146,8 @@ class Outcome:
     spoken: list[Spoken]
     recording: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     track_start_in_recording_s: float = 0.0  # where track time 0 falls in the recording
-    cpu_s: float = 0.0  # the app's user + system CPU time
+    cpu_s: float = 0.0  # the app's own user + system CPU time
+    cpu_with_recogniser_s: float = 0.0  # and its recogniser process's (sampled, so a bit short)
     peak_rss_mb: float = 0.0  # the app's own process
     peak_total_rss_mb: float = 0.0  # with its recogniser process, sampled twice a second
     wall_s: float = 0.0
@@ -172,11 +173,17 @@ class _Child:
         self.usage: Any = None
         self.wall_s = 0.0
         self.peak_total_rss_mb = 0.0
+        self.peak_app_rss_mb = 0.0
+        self.cpu_s = (0.0, 0.0)  # (the app, with its recogniser), at the last sample
         threading.Thread(target=self._sample_memory, daemon=True).start()
 
     def _sample_memory(self) -> None:
         while self.returncode is None:
             self.peak_total_rss_mb = max(self.peak_total_rss_mb, tree_rss_mb(self.proc.pid)[1])
+            self.peak_app_rss_mb = max(self.peak_app_rss_mb, peak_rss_mb(self.proc.pid))
+            cpu = tree_cpu_s(self.proc.pid)
+            if cpu[1] > 0:  # 0: the process is gone
+                self.cpu_s = cpu
             time.sleep(0.5)
 
     def exited(self) -> bool:
@@ -233,8 +240,10 @@ def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
     outcome = Outcome(app.returncode, read_log(log_path), "".join(out_lines), stderr, spoken,
                       wall_s=app.wall_s)
     if app.usage is not None:
-        outcome.cpu_s = app.usage.ru_utime + app.usage.ru_stime
-        outcome.peak_rss_mb = app.usage.ru_maxrss / 1024
+        # wait4's figures include the recogniser once the app has reaped it; these do not.
+        outcome.cpu_s = app.cpu_s[0] or app.usage.ru_utime + app.usage.ru_stime
+        outcome.peak_rss_mb = app.peak_app_rss_mb or app.usage.ru_maxrss / 1024
+    outcome.cpu_with_recogniser_s = app.cpu_s[1]
     outcome.peak_total_rss_mb = app.peak_total_rss_mb
     if recorder is not None and player is not None:
         outcome.recording = recorder.audio()
