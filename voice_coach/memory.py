@@ -13,6 +13,8 @@ import contextlib
 import ctypes
 import ctypes.util
 import sys
+from collections.abc import Callable
+from typing import Any
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 LARGE_BUFFER_BYTES = 128 * 1024  # glibc's own starting value, now kept fixed
@@ -29,61 +31,51 @@ def keep_large_buffers_out_of_the_heap() -> bool:
         return False
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, in MB (0 where /proc is not there)."""
+def _status_mb(field: str, pid: int | str = "self") -> float:
+    """A memory line of /proc/PID/status ("VmRSS", "VmHWM") in MB; 0 where /proc is not there."""
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's own peak resident memory (VmHWM), in MB. Not ru_maxrss from wait4: that
+    also takes the peak of every child it reaped."""
+    return _status_mb("VmHWM", pid)
+
+
+def _tree(pid: int | None, measure: Callable[[Any], float]) -> tuple[float, float]:
+    """(measure of the process, of it and all its live descendants together); 0s if gone."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        own = measure(proc)
+        total = own
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # exited between listing and reading
+                total += measure(child)
+    except psutil.Error:
+        return 0.0, 0.0
+    return own, total
 
 
 def tree_rss_mb(pid: int | None = None) -> tuple[float, float]:
     """(resident MB of the process, of it and all its descendants together): the session's
     recogniser runs in a child process, and a user's machine holds both."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        own = proc.memory_info().rss
-        total = own
-        for child in proc.children(recursive=True):
-            with contextlib.suppress(psutil.Error):  # exited between listing and reading
-                total += child.memory_info().rss
-    except psutil.Error:
-        return 0.0, 0.0
-    return own / 2**20, total / 2**20
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The process's own peak resident memory (VmHWM), in MB; 0 where /proc is not there.
-    Not ru_maxrss from wait4: that also takes the peak of every child it reaped."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _tree(pid, lambda proc: proc.memory_info().rss / 2**20)
 
 
 def tree_cpu_s(pid: int) -> tuple[float, float]:
     """(CPU seconds of the process itself, of it and its live descendants together)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        times = proc.cpu_times()
-        own = times.user + times.system
-        total = own
-        for child in proc.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                child_times = child.cpu_times()
-                total += child_times.user + child_times.system
-    except psutil.Error:
-        return 0.0, 0.0
-    return own, total
+    return _tree(pid, lambda proc: sum(proc.cpu_times()[:2]))  # user + system
