@@ -123,3 +123,25 @@ def test_barge_in_commands_are_heard_over_the_coach_and_its_sentences_are_not(ju
     engine = PocketsphinxEngine(judge=judge)
     engine.set_coach_speaking(True)
     assert _decode(engine, _over_music(list(bench_data.NARRATION[:6]), "slt")) == []
+
+
+def test_only_stop_pause_and_softer_by_name_skip_whispers_confirmation(judge) -> None:
+    """Music alone once passed pocketsphinx as "slower" (live, at 0.999): every accepted
+    command is confirmed by Whisper except the three that only make things gentler."""
+    confirmations: list[str] = []
+
+    class Counting(whisper_judge.WhisperJudge):
+        def __init__(self) -> None:  # share the loaded model
+            self.__dict__.update(judge.__dict__)
+
+        def judge(self, audio, candidates, rivals, confirming=False, safe=frozenset()):
+            if confirming:
+                confirmations.extend(candidates)
+            return super().judge(audio, candidates, rivals, confirming, safe)
+
+    engine = PocketsphinxEngine(judge=Counting())
+    heard = _decode(engine, _over_music(["stop", "slower", "softer", "next"], "slt"))
+    assert heard == ["stop", "slower", "softer", "next"], [
+        v.reason for v in engine.verdicts if v.reason != "no utterance here"]
+    assert "stop" not in confirmations and "softer" not in confirmations
+    assert {"slower", "next"} <= set(confirmations), confirmations
