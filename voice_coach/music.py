@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import UserError
 from .track_stream import INT16_SCALE, TrackStream
-from .tts import MIXER_RATE, resample
+from .tts import MIXER_RATE
 
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
 BUNDLED_NAME = "relaxation.ogg"
@@ -54,33 +54,18 @@ def find_tracks(music: Path | None) -> list[Path]:
 
 
 def load_track(path: Path, rate: int = MIXER_RATE) -> np.ndarray:
-    """Decode a file to float32 stereo (n, 2) at `rate`; bad files become one clear UserError."""
-    from pydub import AudioSegment
-    from pydub.exceptions import CouldntDecodeError
-
+    """Decode a whole file to float32 stereo (n, 2) at `rate`, through the same decoder as the
+    live music (TrackStream); bad files become one clear UserError. For benches and tests: the
+    live music never holds a whole track."""
+    stream = TrackStream(path, rate)
     try:
-        # -nostdin: ffmpeg otherwise reads the terminal/pipe, eating typed or piped commands.
-        seg = AudioSegment.from_file(str(path), parameters=["-nostdin"])
-    except FileNotFoundError as err:
-        if Path(path).exists():  # it is ffmpeg/ffprobe that is missing, not the track
-            raise UserError("ffmpeg is needed to decode music; install it "
-                            "(apt-get install ffmpeg) or use --no-music") from err
-        raise UserError(f"music file not found: {path}") from err
-    except (CouldntDecodeError, IndexError, ValueError, OSError) as err:
-        raise UserError(f"cannot decode {Path(path).name}: is it a wav/mp3/ogg/flac audio "
-                        "file? Pick another or use --no-music") from err
-    if len(seg) == 0 or seg.frame_count() < 1:
-        raise UserError(f"{Path(path).name} holds no audio; pick another file or use --no-music")
-    # OGG decodes to 32-bit samples, 8-bit WAV to 1 byte: scale by the real sample width.
-    samples = seg.get_array_of_samples()
-    raw = np.frombuffer(samples, dtype=np.dtype(samples.typecode))  # no per-sample copy loop
-    audio = raw.reshape(-1, seg.channels).astype(np.float32)
-    audio *= np.float32(1.0 / 2 ** (8 * seg.sample_width - 1))
-    if seg.channels == 1:
-        audio = np.repeat(audio, 2, axis=1)
-    elif seg.channels > 2:
-        audio = audio[:, :2]
-    return resample(audio.astype(np.float32), seg.frame_rate, rate)
+        stream.prime(1, wait_s=OFFLINE_WAIT_S)
+        parts = []
+        while not (stream.ended and stream.held_frames == 0):
+            parts.append(stream.take(rate, keep=0, wait_s=OFFLINE_WAIT_S))
+    finally:
+        stream.close()
+    return np.concatenate(parts).astype(np.float32) * INT16_SCALE
 
 
 class MusicSource:

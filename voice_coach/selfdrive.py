@@ -175,9 +175,9 @@ class _Child:
         self.peak_total_rss_mb = 0.0
         self.peak_app_rss_mb = 0.0
         self.cpu_s = (0.0, 0.0)  # (the app, with its recogniser), at the last sample
-        threading.Thread(target=self._sample_memory, daemon=True).start()
+        threading.Thread(target=self._sample_usage, daemon=True).start()
 
-    def _sample_memory(self) -> None:
+    def _sample_usage(self) -> None:
         while self.returncode is None:
             self.peak_total_rss_mb = max(self.peak_total_rss_mb, tree_rss_mb(self.proc.pid)[1])
             self.peak_app_rss_mb = max(self.peak_app_rss_mb, peak_rss_mb(self.proc.pid))

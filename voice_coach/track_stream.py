@@ -46,8 +46,11 @@ class TrackStream:
             maxsize=max(2, int(ahead_s * rate / CHUNK_FRAMES)))
         # A file, not a pipe: a flood of errors cannot block ffmpeg. Closed by _decode.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        # The pan keeps a mono track at full level in both ears (ffmpeg's own upmix puts it
+        # 3 dB down) and folds a centre channel in; stereo passes as it is.
         command = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(self.path), "-vn",
-                   "-ac", "2", "-ar", str(rate), "-f", "s16le", "-"]
+                   "-af", "pan=stereo|FL=FL+FC|FR=FR+FC", "-ar", str(rate),
+                   "-f", "s16le", "-"]
         try:
             self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                           stdout=subprocess.PIPE, stderr=self._stderr)
