@@ -1,5 +1,5 @@
 """The listening edge on the virtual microphone: a recogniser that crashes is reported and
-replaced, and while the coach speaks only the barge-in commands get through."""
+replaced, and while the coach speaks a command its own words just held is not acted on."""
 
 from __future__ import annotations
 
@@ -95,12 +95,14 @@ def test_a_crashing_recogniser_is_reported_and_replaced(room_noise):
     assert replacement.samples > 16000  # 16 kHz int16 from a 48 kHz device
 
 
-def heard_while_the_coach_speaks(engine: CountingEngine) -> tuple[list[str], Listener]:
-    """Two seconds of the real microphone through a Listener told the coach is speaking: the
-    commands posted, and the listener (for its status)."""
+def heard_while_the_coach_speaks(engine: CountingEngine, coach_words: str | None = ""
+                                 ) -> tuple[list[str], Listener]:
+    """Two seconds of the real microphone through a Listener told the coach is speaking (and
+    saying `coach_words`): the commands posted, and the listener (for its status)."""
     posted: queue.Queue = queue.Queue()
     listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
-                        lambda: True)
+                        lambda: True,
+                        coach_words=None if coach_words is None else lambda: coach_words)
     listener.start()
     try:
         events = drain(posted, 2.0)
@@ -109,15 +111,33 @@ def heard_while_the_coach_speaks(engine: CountingEngine) -> tuple[list[str], Lis
     return [e.command for e in events if isinstance(e, Heard)], listener
 
 
-def test_only_barge_in_commands_get_through_while_the_coach_speaks(room_noise):
-    # The coach's own sentences say "move on" and "less pressure": only the commands' own words
-    # and the pain words interrupt it.
-    engine = CountingEngine(["harder", "louder", "stop", "softer", ("next", "move on"),
-                             ("softer", "less pressure"), ("softer", "that hurts"), "next"])
-    heard, listener = heard_while_the_coach_speaks(engine)
+SAID = [("harder", "harder"), ("louder", "louder"), ("stop", "stop"), ("softer", "softer"),
+        ("next", "move on"), ("softer", "less pressure"), ("softer", "that hurts"),
+        ("next", "next")]
+
+
+def test_commands_the_coach_just_said_are_not_taken_from_its_own_voice(room_noise):
+    # The coach's own sentence says "move on" and "less pressure": heard now, those could be
+    # its voice coming back. "softer" and "next" by name and pain words always interrupt it.
+    engine = CountingEngine(SAID)
+    heard, listener = heard_while_the_coach_speaks(
+        engine, "Ask if they want less pressure, then move on.")
+    assert heard == ["harder", "louder", "stop", "softer", "softer", "next"]
+    assert listener.status.ignored == 2
+    assert engine.speaking_flags and all(engine.speaking_flags)
+
+
+def test_commands_not_in_the_coachs_words_are_heard_over_it(room_noise):
+    heard, listener = heard_while_the_coach_speaks(CountingEngine(SAID),
+                                                   "Glide up along the spine.")
+    assert heard == [c for c, _ in SAID]
+    assert listener.status.ignored == 0
+
+
+def test_without_the_coachs_words_only_barge_in_commands_get_through(room_noise):
+    heard, listener = heard_while_the_coach_speaks(CountingEngine(SAID), None)
     assert heard == ["stop", "softer", "softer", "next"]
     assert listener.status.ignored == 4
-    assert engine.speaking_flags and all(engine.speaking_flags)
 
 
 def test_what_played_under_the_words_decides_not_the_moment_of_the_verdict(room_noise):
@@ -125,6 +145,6 @@ def test_what_played_under_the_words_decides_not_the_moment_of_the_verdict(room_
     # in the pause before; "harder" was said over the coach.
     engine = CountingEngine([Detection("louder", "louder", 1.0, 0.9, "x", during_coach=False),
                              Detection("harder", "harder", 1.0, 0.9, "x", during_coach=True)])
-    heard, listener = heard_while_the_coach_speaks(engine)
+    heard, listener = heard_while_the_coach_speaks(engine, "Press harder now.")
     assert heard == ["louder"]
     assert listener.status.ignored == 1

@@ -17,6 +17,7 @@ from .errors import UserError
 from .events import CancelSpeech, Chime, DeviceProblem, Duck, Effect, MusicGain, Say
 from .mixer import Mixer
 from .music import LIVE_WAIT_S, OFFLINE_WAIT_S, MusicSource, find_tracks
+from .recent_speech import RecentSpeech
 from .tts import Speech, check_voice, list_voices
 
 
@@ -90,10 +91,11 @@ class AudioOut(_Effects):
         from .player import Player
 
         self.settings = settings
-        self._on_speech_done = on_speech_done
+        self.recent = RecentSpeech()  # for the listener: was a command heard in our own words
+        self._on_speech_done = self._done_speaking(on_speech_done)
         self.speech = speech or build_speech(settings)
         self.speech.warm_up()  # overlaps the music decoding below
-        self.mixer = build_mixer(settings, on_speech_done)
+        self.mixer = build_mixer(settings, self._on_speech_done)
         self._on_problem = on_problem
         self.player = Player(self.mixer, settings.output_device, on_problem=self._speaker)
         self._lock = threading.Lock()
@@ -133,9 +135,16 @@ class AudioOut(_Effects):
         on the mixing thread, just before it is queued for the device; keep it quick."""
         self.player.taps.append(listener)
 
+    def _done_speaking(self, on_speech_done: Callable[[int], None]) -> Callable[[int], None]:
+        def done(uid: int) -> None:
+            self.recent.ended(uid)
+            on_speech_done(uid)
+        return done
+
     def say(self, text: str, utterance_id: int, kind: str = "step") -> None:
         with self._lock:
             self._pending.add(utterance_id)
+        self.recent.said(utterance_id, text)
         self._todo.put((text, utterance_id))
 
     def cancel_speech(self) -> None:

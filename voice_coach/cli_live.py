@@ -18,8 +18,8 @@ from typing import Any
 from . import virtual_audio
 from .memory import tree_rss_mb
 
-# A little story through the quick routine, in seconds after the session starts; placed in
-# the coach's pauses, since only stop, pause, softer and next cut into its speech.
+# A little story through the quick routine, in seconds after the session starts; mostly in
+# the coach's pauses, where a person would speak.
 DEMO_CUES: tuple[tuple[float, str], ...] = (
     (18, "next"), (40, "more pressure"), (48, "ouch"), (56, "how long"), (64, "pause"),
     (70, "resume"), (76, "louder"), (84, "next"), (96, "stop"),

@@ -47,8 +47,9 @@ NAMES: tuple[str, ...] = tuple(c.name for c in COMMANDS)
 # When two commands arrive together (or one utterance holds two), the safer one wins.
 PRIORITY: tuple[str, ...] = ("stop", "pause", "softer", "resume", "harder")
 
-# Heard even while the coach talks (DOMAIN: barge-in), said with their own names or a pain word;
-# the rest wait for a quiet moment, so words in the coach's own sentences cannot steer it.
+# Heard even while the coach talks (DOMAIN: barge-in), said with their own names or a pain word,
+# whatever the coach is saying. The rest are heard over the coach too, unless its own words just
+# held a phrase for them (`mentions`): those could be its voice, heard back.
 BARGE_IN: frozenset[str] = frozenset({"stop", "pause", "softer", "next"})
 
 
@@ -108,6 +109,13 @@ def is_barge_in(command: str, phrase: str) -> bool:
     """May `phrase`, heard as `command`, interrupt the coach mid-sentence?"""
     said = " ".join(normalize(phrase))
     return command in BARGE_IN and (said in BARGE_IN or said in _PAIN)
+
+
+def mentions(text: str, command: str) -> bool:
+    """Does `text` hold any phrase of `command`, as whole words ("say next" holds next)?"""
+    words = f" {' '.join(normalize(text))} "
+    return any(f" {p} " in words for p in BY_NAME[command].phrases) if command in BY_NAME \
+        else False
 
 
 def is_pain(phrase: str) -> bool:

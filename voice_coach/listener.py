@@ -2,7 +2,8 @@
 
 Runs on its own thread and never touches the session state: it only posts events. It keeps
 going through trouble: a lost microphone is reported once and reopened, a recogniser that
-raises is rebuilt, and while the coach is speaking only the barge-in commands get through.
+raises is rebuilt, and while the coach is speaking a command its own words just held is taken
+for its voice coming back, not acted on.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ class Listener:
     def __init__(self, open_mic: Callable[[], Mic], engine: Engine,
                  make_engine: Callable[[], Engine], post: Callable[[Event], None],
                  coach_speaking: Callable[[], bool], cleaner: Cleaner | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 coach_words: Callable[[], str] | None = None):
         """`engine` is built by the caller before audio starts (loading a model is heavy and
-        fails fast there); `make_engine` builds a fresh one if it ever crashes."""
+        fails fast there); `make_engine` builds a fresh one if it ever crashes. `coach_words`:
+        what the coach said lately (RecentSpeech.text); without it, only the barge-in commands
+        are heard while the coach speaks."""
         self._engine = engine
         self._open_mic = open_mic
         self._make_engine = make_engine
@@ -64,6 +68,7 @@ class Listener:
         self._coach_speaking = coach_speaking
         self._cleaner = cleaner
         self._clock = clock
+        self._coach_words = coach_words
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_speaking_at = -1e9
@@ -153,7 +158,7 @@ class Listener:
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
         if detection.during_coach is not None:  # the engine knows what played under the words
             coach_speaking = detection.during_coach
-        if coach_speaking and not _interrupts(detection):
+        if coach_speaking and not _interrupts(detection) and self._maybe_own_voice(detection):
             self.status.ignored += 1
             return
         self.status.last_heard = detection.text or detection.command
@@ -162,9 +167,18 @@ class Listener:
                          detection.confidence))
 
 
+    def _maybe_own_voice(self, detection: Detection) -> bool:
+        """Heard while the coach talks: could it be the coach itself? The coach's scripts say
+        "move on", "less pressure", "hold on", and what was left of its voice after echo removal
+        did trigger "move on" and "go on" in the live self-trigger test. So a command is taken
+        for the coach's voice when its recent words hold a phrase of that command; any other is
+        the person at the table (the engine holds it to stricter bars over the coach)."""
+        if self._coach_words is None:
+            return True
+        return commands.mentions(self._coach_words(), detection.command)
+
+
 def _interrupts(detection: Detection) -> bool:
-    """May this stop the coach mid-sentence? Only the barge-in commands, said with their own
-    names or a pain word: the coach's scripts say "move on", "less pressure", "hold on", "wait",
-    and what is left of its voice after echo removal did trigger "move on" and "go on" in the
-    live self-trigger test."""
+    """Heard over the coach whatever it is saying: the barge-in commands said with their own
+    names, and the pain words (a miss costs more than a false one)."""
     return commands.is_barge_in(detection.command, detection.text or detection.command)

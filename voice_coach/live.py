@@ -99,7 +99,8 @@ class LiveEdges:
                                              coach_sounding=lambda: mixer.sounding))
             self.listener = Listener(lambda: Microphone(settings.input_device), engine,
                                      new_engine, post, lambda: self.audio.mixer.speaking,
-                                     cleaner=MicCleaner(reference))
+                                     cleaner=MicCleaner(reference),
+                                     coach_words=self.audio.recent.text)
 
     def __enter__(self) -> LiveEdges:
         try:
