@@ -36,3 +36,19 @@ def test_mentions_needs_whole_words_of_a_phrase():
     assert not commands.mentions("the nextdoor neighbour", "next")
     assert not commands.mentions("less", "softer")
     assert not commands.mentions("anything", "no-such-command")
+
+
+def test_a_command_over_the_coach_is_its_own_voice_only_if_it_just_said_it():
+    from voice_coach.engines.base import Detection
+    from voice_coach.listener import maybe_own_voice
+
+    def heard(command, text):
+        return Detection(command, text, 1.0, 0.9, "test")
+
+    said = "Ask whether they would like it harder, then move on."
+    assert maybe_own_voice(heard("harder", "harder"), said)
+    assert maybe_own_voice(heard("next", "go on"), said)  # "move on" is next too
+    assert not maybe_own_voice(heard("louder", "louder"), said)
+    assert not maybe_own_voice(heard("next", "next"), said)  # barge-in by name: always yours
+    assert not maybe_own_voice(heard("softer", "ouch"), "If it hurts, say ouch.")  # pain words
+    assert maybe_own_voice(heard("louder", "louder"), None)  # words unknown: barge-in only

@@ -158,7 +158,8 @@ class Listener:
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
         if detection.during_coach is not None:  # the engine knows what played under the words
             coach_speaking = detection.during_coach
-        if coach_speaking and not _interrupts(detection) and self._maybe_own_voice(detection):
+        words = None if self._coach_words is None else self._coach_words()
+        if coach_speaking and maybe_own_voice(detection, words):
             self.status.ignored += 1
             return
         self.status.last_heard = detection.text or detection.command
@@ -167,18 +168,14 @@ class Listener:
                          detection.confidence))
 
 
-    def _maybe_own_voice(self, detection: Detection) -> bool:
-        """Heard while the coach talks: could it be the coach itself? The coach's scripts say
-        "move on", "less pressure", "hold on", and what was left of its voice after echo removal
-        did trigger "move on" and "go on" in the live self-trigger test. So a command is taken
-        for the coach's voice when its recent words hold a phrase of that command; any other is
-        the person at the table (the engine holds it to stricter bars over the coach)."""
-        if self._coach_words is None:
-            return True
-        return commands.mentions(self._coach_words(), detection.command)
-
-
-def _interrupts(detection: Detection) -> bool:
-    """Heard over the coach whatever it is saying: the barge-in commands said with their own
-    names, and the pain words (a miss costs more than a false one)."""
-    return commands.is_barge_in(detection.command, detection.text or detection.command)
+def maybe_own_voice(detection: Detection, coach_words: str | None) -> bool:
+    """Heard while the coach talks: could it be the coach itself? The coach's scripts say
+    "move on", "less pressure", "hold on", and what was left of its voice after echo removal
+    did trigger "move on" and "go on" in the live self-trigger test. The barge-in commands said
+    by their own names and the pain words are always taken as the person's (a miss costs more
+    than a false one). Any other command is taken for the coach's voice when its recent words
+    (`coach_words`; None: not known) hold a phrase of that command; else it is the person at
+    the table (the engine holds it to stricter bars over the coach)."""
+    if commands.is_barge_in(detection.command, detection.text or detection.command):
+        return False
+    return coach_words is None or commands.mentions(coach_words, detection.command)

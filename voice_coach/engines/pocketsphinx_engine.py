@@ -265,10 +265,11 @@ class PocketsphinxEngine:
         """Ask Whisper about an utterance turned down as a near miss of a command (a sound-alike
         won, the grammar heard nothing useful, the fit was weak), not about running speech or a
         word inside a sentence: was it the command that fits it best, or something else? While
-        the coach talks only the barge-in commands, said by their own names or a pain word,
-        count, at Whisper's usual bars. A stricter bar over the coach (-3, then -4) turned down
-        "stop" said over it on the virtual devices (-3.0 to -5.3) and kept no more of the
-        coach's own sentences out (bench narration, -4 to -6: the same one false "next")."""
+        the coach talks the barge-in commands are asked about first, at Whisper's usual bars
+        (the listener drops a command the coach's own words just held). A stricter bar over the
+        coach (-3, then -4) turned down "stop" said over it on the virtual devices (-3.0 to
+        -5.3) and kept no more of the coach's own sentences out (bench narration, -4 to -6: the
+        same one false "next")."""
         if (self._judge is None or verdict.command is not None
                 or not verdict.reason.startswith(RESCUABLE)):
             return verdict
@@ -281,9 +282,9 @@ class PocketsphinxEngine:
         longest = sorted(proposed, key=lambda c: c.start - c.end)
         candidates = list(dict.fromkeys([best, *(c.phrase for c in longest)]))
         candidates = [c for c in candidates if commands.command_for_phrase(c) is not None]
-        if self._coach:  # only barge-in commands, by their own names or a pain word
-            candidates = [c for c in candidates
-                          if commands.is_barge_in(commands.command_for_phrase(c) or "", c)]
+        if self._coach:  # the barge-in commands first: they are what cuts into the coach
+            candidates.sort(key=lambda c: not commands.is_barge_in(
+                commands.command_for_phrase(c) or "", c))
         candidates = candidates[:JUDGE_CANDIDATES]
         if not candidates:
             return verdict
@@ -294,8 +295,6 @@ class PocketsphinxEngine:
             return replace(verdict, reason=f"{verdict.reason}; {heard}")
         if opinion.command == "harder":  # held to the stricter standard: pocketsphinx's own bar
             return replace(verdict, reason=f"{verdict.reason}; {heard}; harder is not overturned")
-        if self._coach and not commands.is_barge_in(opinion.command, opinion.phrase):
-            return replace(verdict, reason=f"{verdict.reason}; {heard}, while the coach talks")
         # The phrase it matched, not its free transcription ("Let's tap." for a "stop"): the
         # listener lets a command interrupt the coach by the words it was heard as.
         return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
