@@ -183,7 +183,8 @@ class _Child:
             self.peak_app_rss_mb = max(self.peak_app_rss_mb, peak_rss_mb(self.proc.pid))
             cpu = tree_cpu_s(self.proc.pid)
             if cpu[1] > 0:  # 0: the process is gone
-                self.cpu_s = cpu
+                # The recogniser ends before the app: its time must not drop out of the total.
+                self.cpu_s = (cpu[0], max(cpu[1], self.cpu_s[1]))
             time.sleep(0.5)
 
     def exited(self) -> bool:
