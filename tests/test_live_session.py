@@ -20,10 +20,19 @@ def commands_of(outcome) -> list[str]:
 
 RECALL_GAP = ("the bundled listener (pocketsphinx, Whisper's second opinion) still misses some "
               "commands over music: about 3 in 10 with music 10 dB under the voice on `voice-coach "
-              "bench listen` (issue 4), and these tests need every one of them")
+              "bench listen` (issue 4)")
 
 
-@pytest.mark.xfail(reason=RECALL_GAP, strict=False)
+def expect_all_heard(spoken: list[str], heard: list[str], most_missed: int) -> None:
+    """Never a command that was not said, nor out of order; a miss or two (no more) is the
+    known recall gap, reported as an expected failure rather than hidden."""
+    missed, false = match(spoken, heard)
+    assert false == 0, f"heard {heard} for {spoken}"
+    assert missed <= most_missed, f"heard {heard} for {spoken}"
+    if missed:
+        pytest.xfail(f"missed {missed} of {spoken} (heard {heard}): {RECALL_GAP}")
+
+
 def test_spoken_commands_over_music_are_applied_in_order(tmp_path: Path):
     # In the coach's pauses: after "next" the oil step's instructions take ~17 s.
     cues = [Cue(18, "next"), Cue(40, "softer"), Cue(47, "louder"), Cue(54, "pause"),
@@ -31,9 +40,12 @@ def test_spoken_commands_over_music_are_applied_in_order(tmp_path: Path):
     outcome = run("quick", cues, 75, tmp_path, music_snr_db=10, timeout_s=115)
     assert outcome.returncode == 0, outcome.stderr[-800:]
     heard = commands_of(outcome)
-    assert heard == ["next", "softer", "louder", "pause", "resume", "stop"], heard
     applied = [line["type"] for line in outcome.log]
-    assert "music_gain" in applied and "finish" in applied
+    if "louder" in heard:
+        assert "music_gain" in applied
+    if "stop" in heard:
+        assert "finish" in applied
+    expect_all_heard(["next", "softer", "louder", "pause", "resume", "stop"], heard, 2)
 
 
 def test_the_coach_does_not_hear_itself(tmp_path: Path):
@@ -51,16 +63,15 @@ def test_the_coach_does_not_hear_itself(tmp_path: Path):
     assert sum(line["type"] == "step_started" for line in outcome.log) >= 2 or not heard
 
 
-@pytest.mark.xfail(reason=RECALL_GAP, strict=False)
 def test_a_command_mid_sentence_is_applied(tmp_path: Path):
     # At 3 s the coach is still reading the checklist (about 15 s of speech).
     outcome = run("quick", [Cue(3, "next"), Cue(9, "stop")], 16, tmp_path,
                   music_snr_db=10, timeout_s=60)
     heard = commands_of(outcome)
-    missed, false = match(["next", "stop"], heard)
-    assert (missed, false) == (0, 0), heard
-    cancels = [line for line in outcome.log if line["type"] == "cancel_speech"]
-    assert cancels and cancels[0]["t"] < 10  # the checklist was cut short, not finished
+    if heard:  # whichever was heard first cut the checklist short
+        cancels = [line for line in outcome.log if line["type"] == "cancel_speech"]
+        assert cancels and cancels[0]["t"] < 12, outcome.log
+    expect_all_heard(["next", "stop"], heard, 1)
 
 
 def test_match_counts_misses_and_false_commands():
