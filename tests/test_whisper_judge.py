@@ -56,6 +56,33 @@ def test_other_words_are_no_command(judge, phrase, candidates, rivals) -> None:
     assert opinion.text  # it did hear something
 
 
+SAFE = frozenset({"softer", "pause", "stop"})
+
+
+def test_whisper_names_a_command_pocketsphinx_did_not_propose(judge) -> None:
+    # Asked only about "it hurts", it adds its own likeliest phrases, and finds the command;
+    # what it proposes must beat the other commands: never a wrong one ("lighter" is what it
+    # makes of awb's "louder" over music, but not clearly enough).
+    others = {p: [] for p in commands.phrases() if commands.command_for_phrase(p) != "harder"}
+    for phrase, voice in (("pause", "slt"), ("quieter", "rms"), ("louder", "awb")):
+        audio = spoken(phrase, voice, music_snr_db=10)
+        assert judge.judge(audio, ["it hurts"], [], safe=SAFE).command is None, phrase
+        opinion = judge.judge(audio, ["it hurts"], [], safe=SAFE, suggest=others)
+        assert opinion.command in (phrase, None), (voice, opinion)
+        assert opinion.command == phrase or phrase == "louder", (voice, opinion)
+
+
+def test_confirming_names_the_command_it_hears_instead(judge) -> None:
+    # pocketsphinx heard "keep going" (resume) in a "go back" over music: Whisper hears back.
+    opinion = judge.judge(spoken("go back", "awb", music_snr_db=10), ["keep going"], [],
+                          confirming=True)
+    assert opinion.command == "back", opinion
+    # ...but only what clears the full bars: a "keep going" it finds plausible is confirmed.
+    opinion = judge.judge(spoken("keep going", "awb", music_snr_db=10), ["keep going"], [],
+                          confirming=True)
+    assert opinion.command == "resume", opinion
+
+
 def test_silence_is_no_command(judge) -> None:
     assert judge.judge(np.zeros(16_000, np.int16), ["stop"], []).command is None
 
@@ -134,10 +161,11 @@ def test_only_stop_pause_and_softer_by_name_skip_whispers_confirmation(judge) ->
         def __init__(self) -> None:  # share the loaded model
             self.__dict__.update(judge.__dict__)
 
-        def judge(self, audio, candidates, rivals, confirming=False, safe=frozenset()):
+        def judge(self, audio, candidates, rivals, confirming=False, safe=frozenset(),
+                  suggest=None):
             if confirming:
                 confirmations.extend(candidates)
-            return super().judge(audio, candidates, rivals, confirming, safe)
+            return super().judge(audio, candidates, rivals, confirming, safe, suggest)
 
     engine = PocketsphinxEngine(judge=Counting())
     heard = _decode(engine, _over_music(["stop", "slower", "softer", "next"], "slt"))

@@ -118,6 +118,9 @@ class PocketsphinxEngine:
             # terms: "text" beats "next" when it fits the sound better.
             self._decoys = set(ps_model.decoys_for_commands(self._ver, phrases))
             self._rivals = {p: ps_model.similar_decoys(self._ver, p) for p in phrases}
+            # What Whisper may name by itself: any command it may overturn a rejection for.
+            self._suggestable = {p: r for p, r in self._rivals.items()
+                                 if commands.command_for_phrase(p) != "harder"}
             self._ver.add_jsgf_string("cmds", ps_model.grammar(
                 phrases + sorted(self._decoys), "cmds"))
             self._ver.add_jsgf_string("cmds_only", ps_model.grammar(phrases, "cmds_only"))
@@ -289,7 +292,8 @@ class PocketsphinxEngine:
         if not candidates:
             return verdict
         rivals = sorted({r for c in candidates for r in self._rivals.get(c, [])})
-        opinion = self._judge.judge(audio, candidates, rivals, safe=SAFE_COMMANDS)
+        opinion = self._judge.judge(audio, candidates, rivals, safe=SAFE_COMMANDS,
+                                    suggest=self._suggestable)
         heard = f"whisper: {opinion.detail}"
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; {heard}")
@@ -305,7 +309,8 @@ class PocketsphinxEngine:
         softer said by its own name: those act at once (a false one only makes things gentler).
         In the live self-trigger test the room's music, with nobody speaking, passed the
         verifier as "too hard" now and then, and once as "slower" (at 0.999 confidence).
-        Costs Whisper's time (~0.4 s) on the others."""
+        Costs Whisper's time (~0.4 s) on the others. Where Whisper clearly hears a different
+        command, that one is taken (pocketsphinx's "keep going" for a "go back" over music)."""
         if (self._judge is None or verdict.reason != "ok" or verdict.command is None
                 or (verdict.text == verdict.command and verdict.command in SAFE_COMMANDS)):
             return verdict
@@ -315,6 +320,11 @@ class PocketsphinxEngine:
                                     confirming=True)
         if opinion.command == verdict.command:
             return verdict
+        if opinion.command is not None and opinion.command != "harder":
+            # It clearly heard another command ("Go back." for "keep going"); harder keeps
+            # to pocketsphinx's own bar.
+            return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
+                           "whisper", verdict.iso_db)
         return replace(verdict, command=None,
                        reason=f"whisper did not confirm it: {opinion.detail}")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,11 @@ SAFE_FREE_MARGIN = 2.0
 # ("and session." for "end session", "Out!" for "ouch").
 CONFIRM_MIN_LOGPROB = -12.0
 CONFIRM_MARGIN = 4.0
+# Whisper's own candidates: the phrases whose first word it finds likeliest to begin the
+# transcription (one decoding step, already taken for the free transcription). Over music,
+# pocketsphinx's proposals often miss the command that was said ("it hurts" for a "stop" whose
+# utterance ran into a swell of music) while Whisper ranks it first or second.
+SUGGESTED = 2
 
 
 @dataclass(frozen=True)
@@ -86,54 +92,92 @@ class WhisperJudge:
         self._tok = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual,
                               task="transcribe", language="en")
         self._lock = threading.Lock()
+        self._first_tokens: dict[str, int] = {}
 
     def judge(self, audio: np.ndarray, candidates: list[str], rivals: list[str],
-              confirming: bool = False, safe: frozenset[str] = frozenset()) -> Opinion:
+              confirming: bool = False, safe: frozenset[str] = frozenset(),
+              suggest: Mapping[str, list[str]] | None = None) -> Opinion:
         """Which of `candidates` (command phrases) was said, if any, against `rivals` (words
         that sound like them) and Whisper's own transcription. `audio`: 16 kHz mono, int16 or
         float in [-1, 1]. `confirming`: the candidate was already accepted by another
-        recogniser; Whisper only has to find it plausible (the CONFIRM_ bars). `safe`: commands
-        that may fall further short of the free transcription (SAFE_FREE_MARGIN)."""
+        recogniser (the first candidate); Whisper only has to find it plausible (the CONFIRM_
+        bars), or else it names the command it hears instead, if any. `safe`: commands
+        that may fall further short of the free transcription (SAFE_FREE_MARGIN). `suggest`:
+        phrases (with their sound-alikes) that Whisper may add to the candidates, the SUGGESTED
+        ones whose first word it finds likeliest."""
         from faster_whisper.audio import pad_or_trim
 
         x = np.asarray(audio)
         x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
         if len(x) < SAMPLE_RATE // 10 or not candidates:
             return Opinion(None, "", -99.0)
+        confirmed = commands.command_for_phrase(candidates[0]) if confirming else None
         with self._lock:
             features = self._model.feature_extractor(x)
             frames = features.shape[-1]
             encoded = self._model.encode(pad_or_trim(features))
-            free = self._transcribe(encoded).strip()
+            free, first_word = self._transcribe(encoded)
+            free = free.strip()
             written = " ".join(commands.normalize(free))
             if commands.command_for_phrase(written) is not None:
                 candidates = [*candidates, written]  # it wrote a command down itself
+            added: list[str] = []
+            if suggest:
+                added = self._likeliest(first_word, [p for p in suggest if p not in candidates])
+                candidates = [*candidates, *added]
+                rivals = sorted({*rivals, *(r for p in added for r in suggest[p])})
             scores = {c: self._fit(encoded, frames, _as_written(c)) for c in set(candidates)}
             rival_best = max((self._fit(encoded, frames, _as_written(r)) for r in rivals),
                              default=-99.0)
             free_fit = self._fit(encoded, frames, " " + free) if free else -99.0
         best = max(sorted(scores), key=lambda c: scores[c])
         fit = scores[best]
+        # The other commands among the candidates are rivals too: a phrase Whisper put forward
+        # itself ("lighter" for a "louder") must stand out from them, not only be likely.
+        rival_best = max([rival_best, *(v for c, v in scores.items() if
+                                        commands.command_for_phrase(c)
+                                        != commands.command_for_phrase(best))])
         detail = (f"{best!r} {fit:.1f}, sound-alike {rival_best:.1f}, free {free!r} {free_fit:.1f}")
         if best == written:  # its own words ("What was that?" fits better than "...that.")
             fit = max(fit, free_fit)
-        if confirming:
+        # Confirming, Whisper may also hear another command than the one it was asked about
+        # ("Go back." for pocketsphinx's "keep going"): that one must clear the full bars.
+        if confirming and commands.command_for_phrase(best) == confirmed:
             ok = (fit >= CONFIRM_MIN_LOGPROB and fit >= rival_best - CONFIRM_MARGIN
                   and fit >= free_fit - CONFIRM_MARGIN)
         elif best == written:  # the sound-alikes need only not fit better
             ok = fit >= MIN_LOGPROB and fit >= rival_best
         else:
-            margin = SAFE_FREE_MARGIN if commands.command_for_phrase(best) in safe else FREE_MARGIN
+            # Only what another recogniser proposed gets the safe commands' wider margin.
+            margin = (SAFE_FREE_MARGIN if commands.command_for_phrase(best) in safe
+                      and best not in added else FREE_MARGIN)
             ok = (fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
                   and fit >= free_fit - margin)
         return Opinion(commands.command_for_phrase(best) if ok else None, free, fit, detail,
                        best)
 
-    def _transcribe(self, encoded) -> str:
+    def _transcribe(self, encoded) -> tuple[str, np.ndarray]:
+        """Greedy transcription, and the log-probabilities of its first token (all of them)."""
         prompt = [*self._tok.sot_sequence, self._tok.no_timestamps]
         result = self._model.model.generate(encoded, [prompt], beam_size=1, max_length=40,
-                                            suppress_blank=True)[0]
-        return self._tok.decode([t for t in result.sequences_ids[0] if t < self._tok.eot])
+                                            suppress_blank=True, return_logits_vocab=True)[0]
+        logits = np.asarray(result.logits[0][0], np.float64)
+        top = logits.max()
+        first_word = logits - top - np.log(np.sum(np.exp(logits - top)))
+        text = self._tok.decode([t for t in result.sequences_ids[0] if t < self._tok.eot])
+        return text, first_word
+
+    def _likeliest(self, first_word: np.ndarray, phrases: list[str]) -> list[str]:
+        """Phrases of the SUGGESTED commands whose written form's first token Whisper finds
+        likeliest (one phrase per command, so that different commands compete)."""
+        def first_token(phrase: str) -> int:
+            if phrase not in self._first_tokens:
+                self._first_tokens[phrase] = self._tok.encode(_as_written(phrase))[0]
+            return self._first_tokens[phrase]
+        by_command: dict[str | None, str] = {}
+        for p in sorted(phrases, key=lambda p: -first_word[first_token(p)]):
+            by_command.setdefault(commands.command_for_phrase(p), p)
+        return list(by_command.values())[:SUGGESTED]
 
     def _fit(self, encoded, frames: int, text: str) -> float:
         """log P(text | audio): the sum of its tokens' log-probabilities."""
