@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voice_coach.cli_live import match
+from voice_coach.cli_live import heard_in_order, match
 from voice_coach.selfdrive import Cue, run
 from voice_coach.virtual_audio import RoomEcho
 
@@ -78,3 +78,9 @@ def test_match_counts_misses_and_false_commands():
     assert match(["next", "softer", "stop"], ["next", "stop"]) == (1, 0)
     assert match(["next"], ["next", "harder"]) == (0, 1)
     assert match([], []) == (0, 0)
+
+
+def test_heard_in_order_marks_each_spoken_command():
+    assert heard_in_order(["next", "softer", "stop"], ["next", "stop"]) == [True, False, True]
+    assert heard_in_order(["next", "back"], ["harder", "back"]) == [False, True]
+    assert heard_in_order(["stop"], []) == [False]

@@ -75,14 +75,28 @@ def run_demo(args: argparse.Namespace) -> int:
 def match(spoken: Sequence[str | None], heard: Sequence[str]) -> tuple[int, int]:
     """(missed, false): an in-order alignment (longest common subsequence) of the commands
     spoken and the commands heard."""
+    common = sum(heard_in_order(spoken, heard))
+    return len(spoken) - common, len(heard) - common
+
+
+def heard_in_order(spoken: Sequence[str | None], heard: Sequence[str]) -> list[bool]:
+    """For each spoken command, whether the in-order alignment (longest common subsequence)
+    found it among those heard."""
     n, m = len(spoken), len(heard)
     table = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
             table[i][j] = (table[i + 1][j + 1] + 1 if spoken[i] == heard[j]
                            else max(table[i + 1][j], table[i][j + 1]))
-    common = table[0][0]
-    return n - common, m - common
+    found, i, j = [False] * n, 0, 0
+    while i < n and j < m:
+        if spoken[i] == heard[j]:
+            found[i], i, j = True, i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return found
 
 
 def chime_delays(outcome: Any) -> list[float]:
@@ -142,6 +156,8 @@ def run_bench_live(args: argparse.Namespace) -> int:
     }
     print(f"spoken: {' '.join(c or '?' for c in spoken)}")
     print(f"heard:  {' '.join(heard)}")
+    for cue, found in zip(outcome.spoken, heard_in_order(spoken, heard), strict=True):
+        print(f"  {cue.start_s:6.1f} s  {cue.phrase:<12} {'heard' if found else 'MISSED'}")
     for key, value in result.items():
         print(f"{key:>22}: {value}")
     print(json.dumps(result))
