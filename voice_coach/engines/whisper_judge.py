@@ -169,7 +169,8 @@ class WhisperJudge:
 
     def _likeliest(self, first_word: np.ndarray, phrases: list[str]) -> list[str]:
         """Phrases of the SUGGESTED commands whose written form's first token Whisper finds
-        likeliest (one phrase per command, so that different commands compete)."""
+        likeliest (the likeliest phrase of each, and its name; so that different commands
+        compete)."""
         def first_token(phrase: str) -> int:
             if phrase not in self._first_tokens:
                 self._first_tokens[phrase] = self._tok.encode(_as_written(phrase))[0]
@@ -177,7 +178,10 @@ class WhisperJudge:
         by_command: dict[str | None, str] = {}
         for p in sorted(phrases, key=lambda p: -first_word[first_token(p)]):
             by_command.setdefault(commands.command_for_phrase(p), p)
-        return list(by_command.values())[:SUGGESTED]
+        chosen = list(by_command.items())[:SUGGESTED]
+        # With each command's own name too: "that's enough" may rank above "stop" when Whisper
+        # starts a "stop" as "It's t...".
+        return list(dict.fromkeys(x for c, p in chosen for x in (p, c) if x in phrases))
 
     def _fit(self, encoded, frames: int, text: str) -> float:
         """log P(text | audio): the sum of its tokens' log-probabilities."""
