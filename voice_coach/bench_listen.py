@@ -41,6 +41,10 @@ class Stream:
         """The coach's words playing at `t` or ended within KEEP_S before it (RecentSpeech)."""
         return " ".join(w for a, b, w in self.coach_words if a <= t and b >= t - KEEP_S)
 
+    def acted_on(self, detections: list[Detection]) -> list[Detection]:
+        """The detections the listener would act on, knowing what the coach said."""
+        return [d for d in detections if not maybe_own_voice(d, self.said_lately(d.at_s))]
+
 
 def _level(x: np.ndarray) -> np.ndarray:
     y = x.astype(np.float32) / 32768.0
@@ -235,8 +239,7 @@ def _over_coach(make: Callable[[], Engine], ts: bench_data.TestSet,
     st.audio = st.audio + _narration_under(st, ts) * np.float32(
         10 ** (-BARGE_IN_RESIDUAL_DB / 20))
     run = run_engine(make, mix(st, 10.0, seed=300), [(0.0, len(st.audio) / RATE)])
-    run.detections = [d for d in run.detections
-                      if not maybe_own_voice(d, st.said_lately(d.at_s))]
+    run.detections = st.acted_on(run.detections)
     recall = {}
     for name, barge_in in (("barge_in", True), ("any", False)):
         labels = [lab for lab, c in zip(st.labels, clips, strict=True)
@@ -286,8 +289,7 @@ def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bo
         cpu += run.cpu_s
         if kind == "narration":  # what the listener acts on: not what the coach just said
             log(f"narration: the engine heard {[(d.command, d.text) for d in run.detections]}")
-            run.detections = [d for d in run.detections
-                              if not maybe_own_voice(d, st.said_lately(d.at_s))]
+            run.detections = st.acted_on(run.detections)
         by[kind] = {"false_accepts": len(run.detections), "audio_s": round(run.audio_s, 1),
                     "per_hour": round(len(run.detections) / run.audio_s * 3600, 1)}
         if kind != "narration":  # the coach's own voice is reported on its own, not headline

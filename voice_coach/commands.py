@@ -114,8 +114,8 @@ def is_barge_in(command: str, phrase: str) -> bool:
 def mentions(text: str, command: str) -> bool:
     """Does `text` hold any phrase of `command`, as whole words ("say next" holds next)?"""
     words = f" {' '.join(normalize(text))} "
-    return any(f" {p} " in words for p in BY_NAME[command].phrases) if command in BY_NAME \
-        else False
+    phrases = BY_NAME[command].phrases if command in BY_NAME else ()
+    return any(f" {p} " in words for p in phrases)
 
 
 def is_pain(phrase: str) -> bool:

@@ -158,8 +158,8 @@ class Listener:
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
         if detection.during_coach is not None:  # the engine knows what played under the words
             coach_speaking = detection.during_coach
-        words = None if self._coach_words is None else self._coach_words()
-        if coach_speaking and maybe_own_voice(detection, words):
+        if coach_speaking and maybe_own_voice(
+                detection, self._coach_words() if self._coach_words else None):
             self.status.ignored += 1
             return
         self.status.last_heard = detection.text or detection.command

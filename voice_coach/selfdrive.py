@@ -174,7 +174,7 @@ class _Child:
         self.wall_s = 0.0
         self.peak_total_rss_mb = 0.0
         self.peak_app_rss_mb = 0.0
-        self.cpu_s = (0.0, 0.0)  # (the app, with its recogniser), at the last sample
+        self.cpu_s = (0.0, 0.0)  # (the app at the last sample, the most seen with its recogniser)
         threading.Thread(target=self._sample_usage, daemon=True).start()
 
     def _sample_usage(self) -> None:
