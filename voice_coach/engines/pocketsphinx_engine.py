@@ -13,7 +13,7 @@ little else said in the utterance ("my back is tight" is not "back"). "harder" c
 bar than "softer"/"pause"/"stop", which are heard even when a sound-alike fits slightly better:
 a missed "softer" is worse than a false one; a false "harder" is worse than a missed one.
 What the verifier turns down as a near miss gets a second opinion from Whisper
-(`whisper_judge`), which may overturn it for any command but "harder".
+(`whisper_judge`), which may overturn it ("harder" only where Whisper itself clearly wrote it).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ COACH_ISO_DB = 4.0  # and this much more while the coach talks (its sentences ru
 # still (COACH_MARGIN on top); without this, "pause" said over the coach was heard 2 times in 6
 # ("pose", "pours" fit better), with it 4.
 SAFE_COMMANDS = frozenset({"softer", "pause", "stop"})
+STRICT_COMMANDS = frozenset({"harder"})  # Whisper names these only on its own clear hearing
 SAFE_OVER_DECOY = 8.0  # the higher bar: added to their usual likelihood-ratio bar
 DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
 DENOISE_BACKGROUND_S = 1.2  # the bed's spectrum is read from this much audio before the window
@@ -118,9 +119,9 @@ class PocketsphinxEngine:
             # terms: "text" beats "next" when it fits the sound better.
             self._decoys = set(ps_model.decoys_for_commands(self._ver, phrases))
             self._rivals = {p: ps_model.similar_decoys(self._ver, p) for p in phrases}
-            # What Whisper may name by itself: any command it may overturn a rejection for.
-            self._suggestable = {p: r for p, r in self._rivals.items()
-                                 if commands.command_for_phrase(p) != "harder"}
+            # What Whisper may put forward by itself: not the strict commands.
+            self._suggestable = [p for p in phrases
+                                 if commands.command_for_phrase(p) not in STRICT_COMMANDS]
             self._ver.add_jsgf_string("cmds", ps_model.grammar(
                 phrases + sorted(self._decoys), "cmds"))
             self._ver.add_jsgf_string("cmds_only", ps_model.grammar(phrases, "cmds_only"))
@@ -293,12 +294,10 @@ class PocketsphinxEngine:
             return verdict
         rivals = sorted({r for c in candidates for r in self._rivals.get(c, [])})
         opinion = self._judge.judge(audio, candidates, rivals, safe=SAFE_COMMANDS,
-                                    suggest=self._suggestable)
-        heard = f"whisper: {opinion.detail}"
+                                    suggest=self._suggestable, rivals_of=self._rivals,
+                                    strict=STRICT_COMMANDS)
         if opinion.command is None:
-            return replace(verdict, reason=f"{verdict.reason}; {heard}")
-        if opinion.command == "harder":  # held to the stricter standard: pocketsphinx's own bar
-            return replace(verdict, reason=f"{verdict.reason}; {heard}; harder is not overturned")
+            return replace(verdict, reason=f"{verdict.reason}; whisper: {opinion.detail}")
         # The phrase it matched, not its free transcription ("Let's tap." for a "stop"): the
         # listener lets a command interrupt the coach by the words it was heard as.
         return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
@@ -317,12 +316,11 @@ class PocketsphinxEngine:
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad),
                                     [verdict.text], self._rivals.get(verdict.text, []),
-                                    confirming=True)
+                                    confirming=True, rivals_of=self._rivals,
+                                    strict=STRICT_COMMANDS)
         if opinion.command == verdict.command:
             return verdict
-        if opinion.command is not None and opinion.command != "harder":
-            # It clearly heard another command ("Go back." for "keep going"); harder keeps
-            # to pocketsphinx's own bar.
+        if opinion.command is not None:  # it clearly heard another ("Go back." for "keep going")
             return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
                            "whisper", verdict.iso_db)
         return replace(verdict, command=None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +39,18 @@ SAFE_FREE_MARGIN = 2.0
 # what Whisper hears. Measured: music alone fits "Too hard." / "Softer." at -16 to -19; real
 # (synthetic) phrases mostly at -3 to -9, often a little below Whisper's own spelling of them
 # ("and session." for "end session", "Out!" for "ouch").
-CONFIRM_MIN_LOGPROB = -12.0
-CONFIRM_MARGIN = 4.0
+# Whisper's own spelling differs more the more words there are ("and session." for "end
+# session", "Last stick." for "last step"): the margin is per word of the phrase. Measured on the
+# bench at 10 dB: real phrases it did not confirm fell 4-7 short of its own spelling; what it
+# confirmed wrongly (a "volume down" for a "volume up", the coach's "slide your palms" as "slow
+# down") fit worse than -11.
+CONFIRM_MIN_LOGPROB = -10.0
+CONFIRM_MARGIN = 4.0  # per word
+# The strict commands ("harder": a false one hurts): Whisper names them only when it wrote one
+# down itself and it fits this well and stands this far above every rival. Measured at 10 dB:
+# real ones -0.5 to -1.9 with rivals 4.8+ below; the near miss "harbor" written "harder." -2.4.
+STRICT_MIN_LOGPROB = -2.0
+STRICT_RIVAL_MARGIN = 3.0
 # Whisper's own candidates: the phrases whose first word it finds likeliest to begin the
 # transcription (one decoding step, already taken for the free transcription). Over music,
 # pocketsphinx's proposals often miss the command that was said ("it hurts" for a "stop" whose
@@ -72,9 +82,16 @@ def available() -> bool:
     return model_path() is not None and importlib.util.find_spec("faster_whisper") is not None
 
 
+_QUESTION_WORDS = ("what", "how", "can", "where", "when", "why", "who")
+
+
 def _as_written(phrase: str) -> str:
-    """A phrase the way Whisper writes a short utterance: " Stop.", " Go back."."""
-    return " " + phrase[:1].upper() + phrase[1:] + "."
+    """A phrase the way Whisper writes a short utterance: " Stop.", " Go back.", " What can I
+    say?" (its " What can i say." fits 8-10 worse than the question it writes down)."""
+    words = ["I" if w == "i" else w for w in phrase.split()]
+    text = " ".join(words)
+    end = "?" if words and words[0] in _QUESTION_WORDS else "."
+    return " " + text[:1].upper() + text[1:] + end
 
 
 class WhisperJudge:
@@ -96,15 +113,18 @@ class WhisperJudge:
 
     def judge(self, audio: np.ndarray, candidates: list[str], rivals: list[str],
               confirming: bool = False, safe: frozenset[str] = frozenset(),
-              suggest: Mapping[str, list[str]] | None = None) -> Opinion:
+              suggest: Collection[str] = (), rivals_of: Mapping[str, Sequence[str]] | None = None,
+              strict: frozenset[str] = frozenset()) -> Opinion:
         """Which of `candidates` (command phrases) was said, if any, against `rivals` (words
         that sound like them) and Whisper's own transcription. `audio`: 16 kHz mono, int16 or
         float in [-1, 1]. `confirming`: the candidate was already accepted by another
         recogniser (the first candidate); Whisper only has to find it plausible (the CONFIRM_
         bars), or else it names the command it hears instead, if any. `safe`: commands
         that may fall further short of the free transcription (SAFE_FREE_MARGIN). `suggest`:
-        phrases (with their sound-alikes) that Whisper may add to the candidates, the SUGGESTED
-        ones whose first word it finds likeliest."""
+        phrases that Whisper may add to the candidates, the SUGGESTED ones whose first word it
+        finds likeliest. `rivals_of`: the sound-alikes of any phrase Whisper adds (suggested, or
+        written down by itself). `strict`: commands it names only on its own clear hearing (the
+        STRICT_ bars)."""
         from faster_whisper.audio import pad_or_trim
 
         x = np.asarray(audio)
@@ -119,42 +139,20 @@ class WhisperJudge:
             free, first_word = self._transcribe(encoded)
             free = free.strip()
             written = " ".join(commands.normalize(free))
-            if commands.command_for_phrase(written) is not None:
-                candidates = [*candidates, written]  # it wrote a command down itself
             added: list[str] = []
+            if commands.command_for_phrase(written) is not None:
+                added.append(written)  # it wrote a command down itself
             if suggest:
-                added = self._likeliest(first_word, [p for p in suggest if p not in candidates])
-                candidates = [*candidates, *added]
-                rivals = sorted({*rivals, *(r for p in added for r in suggest[p])})
+                added += self._likeliest(first_word, [p for p in suggest
+                                                      if p not in candidates and p != written])
+            candidates = [*candidates, *(p for p in added if p not in candidates)]
+            rivals = sorted({*rivals, *(r for p in added for r in (rivals_of or {}).get(p, ()))})
             scores = {c: self._fit(encoded, frames, _as_written(c)) for c in set(candidates)}
             rival_best = max((self._fit(encoded, frames, _as_written(r)) for r in rivals),
                              default=-99.0)
             free_fit = self._fit(encoded, frames, " " + free) if free else -99.0
-        best = max(sorted(scores), key=lambda c: scores[c])
-        fit = scores[best]
-        # The other commands among the candidates are rivals too: a phrase Whisper put forward
-        # itself ("lighter" for a "louder") must stand out from them, not only be likely.
-        rival_best = max([rival_best, *(v for c, v in scores.items() if
-                                        commands.command_for_phrase(c)
-                                        != commands.command_for_phrase(best))])
-        detail = (f"{best!r} {fit:.1f}, sound-alike {rival_best:.1f}, free {free!r} {free_fit:.1f}")
-        if best == written:  # its own words ("What was that?" fits better than "...that.")
-            fit = max(fit, free_fit)
-        # Confirming, Whisper may also hear another command than the one it was asked about
-        # ("Go back." for pocketsphinx's "keep going"): that one must clear the full bars.
-        if confirming and commands.command_for_phrase(best) == confirmed:
-            ok = (fit >= CONFIRM_MIN_LOGPROB and fit >= rival_best - CONFIRM_MARGIN
-                  and fit >= free_fit - CONFIRM_MARGIN)
-        elif best == written:  # the sound-alikes need only not fit better
-            ok = fit >= MIN_LOGPROB and fit >= rival_best
-        else:
-            # Only what another recogniser proposed gets the safe commands' wider margin.
-            margin = (SAFE_FREE_MARGIN if commands.command_for_phrase(best) in safe
-                      and best not in added else FREE_MARGIN)
-            ok = (fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
-                  and fit >= free_fit - margin)
-        return Opinion(commands.command_for_phrase(best) if ok else None, free, fit, detail,
-                       best)
+        return decide(Hearing(scores, rival_best, free, free_fit, written, tuple(added)),
+                      confirmed, safe, strict)
 
     def _transcribe(self, encoded) -> tuple[str, np.ndarray]:
         """Greedy transcription, and the log-probabilities of its first token (all of them)."""
@@ -190,3 +188,46 @@ class WhisperJudge:
             return -99.0
         result = self._model.model.align(encoded, self._tok.sot_sequence, [ids], frames)[0]
         return float(np.sum(np.log(np.maximum(result.text_token_probs, 1e-12))))
+
+
+@dataclass(frozen=True)
+class Hearing:
+    """What Whisper made of one clip."""
+
+    scores: dict[str, float]  # each candidate phrase's fit
+    rival_best: float  # the best-fitting sound-alike's
+    free: str  # what it wrote down freely
+    free_fit: float
+    written: str  # that, as a command phrase, if it is one
+    added: tuple[str, ...] = ()  # candidates Whisper put forward itself
+
+
+def decide(h: Hearing, confirmed: str | None = None, safe: frozenset[str] = frozenset(),
+           strict: frozenset[str] = frozenset()) -> Opinion:
+    """The command Whisper's scores name, if any, by the bars above. `confirmed`: the command
+    another recogniser accepted (confirming mode)."""
+    best = max(sorted(h.scores), key=lambda c: h.scores[c])
+    fit, command = h.scores[best], commands.command_for_phrase(best)
+    # The other commands among the candidates are rivals too: a phrase Whisper put forward
+    # itself ("lighter" for a "louder") must stand out from them, not only be likely.
+    rival_best = max([h.rival_best, *(v for c, v in h.scores.items()
+                                      if commands.command_for_phrase(c) != command)])
+    detail = f"{best!r} {fit:.1f}, sound-alike {rival_best:.1f}, free {h.free!r} {h.free_fit:.1f}"
+    if best == h.written:  # its own words ("deeper" fits better than " Deeper.")
+        fit = max(fit, h.free_fit)
+    # Confirming, Whisper may also hear another command than the one it was asked about
+    # ("Go back." for pocketsphinx's "keep going"): that one must clear the full bars.
+    if confirmed is not None and command == confirmed:
+        ok = (fit >= CONFIRM_MIN_LOGPROB and fit >= rival_best - CONFIRM_MARGIN
+              and fit >= h.free_fit - CONFIRM_MARGIN * len(best.split()))
+    elif command in strict:
+        ok = (best == h.written and fit >= STRICT_MIN_LOGPROB
+              and fit >= rival_best + STRICT_RIVAL_MARGIN)
+    elif best == h.written:
+        ok = fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
+    else:
+        # Only what another recogniser proposed gets the safe commands' wider margin.
+        margin = SAFE_FREE_MARGIN if command in safe and best not in h.added else FREE_MARGIN
+        ok = (fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
+              and fit >= h.free_fit - margin)
+    return Opinion(command if ok else None, h.free, fit, detail, best)

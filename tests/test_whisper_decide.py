@@ -1,0 +1,43 @@
+"""Whisper's bars, on the scores it gave real clips on the listening bench (music 10 dB under)."""
+
+from __future__ import annotations
+
+from voice_coach.engines.whisper_judge import Hearing, decide
+
+HARDER = frozenset({"harder"})
+
+
+def test_harder_is_named_only_when_whisper_wrote_it_clearly() -> None:
+    # A "press harder" it wrote down itself, nothing like it close: heard.
+    pressed = Hearing({"press harder": -0.6, "it hurts": -15.0}, -13.2, "Press harder.", -0.6,
+                      "press harder", ("press harder",))
+    assert decide(pressed, strict=HARDER).command == "harder"
+    # The near miss "harbor", written "harder." but less surely: not heard, though it would
+    # be for a command that is not strict.
+    harbor = Hearing({"harder": -3.1, "too hard": -10.3}, -9.2, "harder.", -2.4, "harder",
+                     ("harder",))
+    assert decide(harbor).command == "harder"
+    assert decide(harbor, strict=HARDER).command is None
+    # A harder phrase it finds likeliest but did not write down: not heard.
+    likeliest = Hearing({"deeper": -1.5, "repeat": -13.3}, -12.0, "Keep her.", -2.2, "")
+    assert decide(likeliest, strict=HARDER).command is None
+
+
+def test_confirming_allows_whispers_spelling_more_room_for_longer_phrases() -> None:
+    # pocketsphinx accepted "end session"; Whisper wrote "and session." (4.1 better).
+    end = Hearing({"end session": -5.2}, -99.0, "in session.", -1.1, "")
+    assert decide(end, confirmed="stop").command == "stop"
+    # One word 4.8 short of its own spelling ("letter") is another word: not confirmed.
+    letter = Hearing({"lighter": -5.8}, -99.0, "letter", -0.9, "")
+    assert decide(letter, confirmed="softer").command is None
+    # Nor is a phrase that fits this badly, whatever Whisper wrote ("Volume that").
+    assert decide(Hearing({"volume down": -11.2}, -99.0, "Volume that", -3.0, ""),
+                  confirmed="quieter").command is None
+
+
+def test_a_command_written_down_must_stand_out_from_its_sound_alikes() -> None:
+    # Whisper wrote "Next." for a "neck"; the sound-alike fits almost as well.
+    neck = Hearing({"next": -2.2}, -2.8, "Next.", -2.2, "next", ("next",))
+    assert decide(neck).command is None
+    assert decide(Hearing({"next": -0.8}, -10.2, "Next.", -0.8, "next", ("next",))
+                  ).command == "next"
