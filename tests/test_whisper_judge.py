@@ -196,3 +196,16 @@ def test_only_stop_pause_and_softer_by_name_skip_whispers_confirmation(judge) ->
         v.reason for v in engine.verdicts if v.reason != "no utterance here"]
     assert "stop" not in confirmations and "softer" not in confirmations
     assert {"slower", "next"} <= set(confirmations), confirmations
+
+
+def test_stop_or_pause_heard_over_a_sound_alike_needs_whispers_word(judge) -> None:
+    """Where pocketsphinx's grammar prefers "stock" or "pose", on its own it still hears stop or
+    pause at a higher bar (a missed one costs more); with Whisper at hand it asks Whisper,
+    which hears the near miss for what it is. A false "stop" ends the session."""
+    for word, voice, command in (("stock", "awb", "stop"), ("stomp", "awb", "stop"),
+                                 ("stock", "rms", "stop"), ("pose", "kal16", "pause")):
+        audio = _over_music([word], voice)
+        assert _decode(PocketsphinxEngine(), audio) == [command], (word, voice)
+        assert _decode(PocketsphinxEngine(judge=judge), audio) == [], (word, voice)
+    for voice in ("rms", "slt"):
+        assert _decode(PocketsphinxEngine(judge=judge), _over_music(["stop"], voice)) == ["stop"]
