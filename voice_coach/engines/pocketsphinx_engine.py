@@ -244,7 +244,7 @@ class PocketsphinxEngine:
         rise well out of the bed and nothing is proposed near them yet; a rise proposed just
         before grows over them (its loudest frame is where the utterance is found around)."""
         start = self._pos - n
-        if start < self._quiet_until or self._coach_feed:  # its voice's remains rise all along
+        if start < self._quiet_until:
             return
         span = int((utterance.BACKGROUND_S + 0.1) * SAMPLE_RATE)
         levels = utterance.frame_levels_db(self._ring_slice(self._pos - span, self._pos))
