@@ -2,20 +2,18 @@
 confirms them on the whole utterance.
 
 Why two stages: keyword spotting reacts in ~0.1 s but, at a threshold that catches commands over
-music, it also fires on music and on ordinary speech; a grammar maps everything onto a command. So
-the spotter runs lenient (it only proposes); a sound that rises well out of the background with
-nothing proposed on it is proposed too (the spotter now and then misses a word outright). Each
-proposal is widened to the utterance that holds it (where the sound rises out of the background and
-falls back: `utterance`), the music's steady part is taken out (`denoise`), and a verifier must (1)
-hear a command in a grammar where words that sound like commands compete on equal terms ("text"
-with "next"), (2) find the command's acoustic score close enough to a free phone loop's (a
-likelihood ratio per frame: a confidence that means the same for every voice), (3) find it long
-enough, and (4) find little else said in the utterance ("my back is tight" is not "back"). "harder"
-clears a higher bar than "softer"/"pause"/"stop", which are heard even when a sound-alike fits
-slightly better: a missed "softer" is worse than a false one; a false "harder" is worse than a
-missed one.
-What the verifier turns down as a near miss gets a second opinion from Whisper (`whisper_judge`),
-which may overturn it ("harder" only where Whisper itself clearly wrote it).
+music, it also fires on music and on ordinary speech; a grammar maps everything onto a command.
+So the spotter runs lenient (it only proposes). Each proposal is widened to the utterance that
+holds it (where the sound rises out of the background and falls back: `utterance`), the
+music's steady part is taken out (`denoise`), and a verifier must (1) hear a command in a
+grammar where words that sound like commands compete on equal terms ("text" with "next"),
+(2) find the command's acoustic score close enough to a free phone loop's (a likelihood ratio per
+frame: a confidence that means the same for every voice), (3) find it long enough, and (4) find
+little else said in the utterance ("my back is tight" is not "back"). "harder" clears a higher
+bar than "softer"/"pause"/"stop", which are heard even when a sound-alike fits slightly better:
+a missed "softer" is worse than a false one; a false "harder" is worse than a missed one.
+What the verifier turns down as a near miss gets a second opinion from Whisper
+(`whisper_judge`), which may overturn it ("harder" only where Whisper itself clearly wrote it).
 """
 
 from __future__ import annotations
@@ -64,13 +62,6 @@ EXTRA_SPEECH_S = 0.45  # speech in the utterance beyond the command's own words 
 REFRACTORY_S = 0.25  # after a command, ignore proposals starting within this of its end
 SAME_COMMAND_S = 1.5  # and the same command again within this long of it
 RING_S = 6.0
-# A sound rising this far out of the bed (pre-emphasised level over the quieter moments of the
-# last 1.5 s) is proposed for verification even when the spotter proposed nothing on it: at
-# 10 dB music the spotter missed 11 of 318 commands outright. Music alone rarely rises this far
-# (no false accepts added on the bench; near-miss words 28 -> 27).
-RISE_PROPOSAL_DB = 10.0
-RISE_NEAR_S = 0.2  # ...unless a proposal is already pending this close to it
-SPOTTER_LAG_S = 0.3  # how long after an utterance ends the spotter may still propose a word in it
 # Rejections that Whisper may overturn (Verdict.reason prefixes), and how much audio around the
 # utterance it hears.
 RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too short",
@@ -92,7 +83,7 @@ MIN_SPOT_PHONES = 2
 
 @dataclass
 class _Candidate:
-    phrase: str  # "" for a rise out of the bed that the spotter proposed nothing on
+    phrase: str
     start: int  # samples, stream time
     end: int
 
@@ -172,7 +163,6 @@ class PocketsphinxEngine:
             self._append(part)
             self._spot.process_raw(part.tobytes(), False, False)
             self._collect_candidates()
-            self._propose_rise(len(part))
             out += self._decide(final=False)
         return out
 
@@ -239,29 +229,6 @@ class PocketsphinxEngine:
             self._utt_start = self._pos
             self._seen.clear()
 
-    def _propose_rise(self, n: int) -> None:
-        """Propose the last n samples (no phrase: any command may be verified there) if they
-        rise well out of the bed and nothing is proposed near them yet; a rise proposed just
-        before grows over them (its loudest frame is where the utterance is found around)."""
-        start = self._pos - n
-        if start < self._quiet_until:
-            return
-        span = int((utterance.BACKGROUND_S + 0.1) * SAMPLE_RATE)
-        levels = utterance.frame_levels_db(self._ring_slice(self._pos - span, self._pos))
-        k = n // FRAME
-        if k == 0 or len(levels) < k + 50:  # too little before it to know the bed
-            return
-        bed = max(utterance.BACKGROUND_FLOOR_DB, float(np.percentile(
-            levels[:-k], utterance.BACKGROUND_PERCENTILE)))
-        if levels[-k:].max() - bed < RISE_PROPOSAL_DB:
-            return
-        rising = [c for c in self._pending if c.phrase == "" and c.end == start]
-        near = start - int(RISE_NEAR_S * SAMPLE_RATE)
-        if rising:
-            rising[0].end = self._pos
-        elif not any(c.end > near for c in self._pending):
-            self._pending.append(_Candidate("", start, self._pos))
-
     def _decide(self, final: bool) -> list[Detection]:
         out: list[Detection] = []
         while self._pending:
@@ -280,9 +247,6 @@ class PocketsphinxEngine:
             if not (final or utt.ended):
                 break  # wait for the utterance to end: one utterance gets one verdict
             group = [c for c in self._pending if c.start < utt.end]
-            if (not final and all(c.phrase == "" for c in group)
-                    and self._pos < utt.end + SPOTTER_LAG_S * SAMPLE_RATE):
-                break  # only a rise so far: the spotter's word may still be on its way
             self._pending = [c for c in self._pending if c.start >= utt.end]
             if utt.start < self._verified_until:
                 continue  # part of an utterance already judged (its tail, heard later)
@@ -329,7 +293,9 @@ class PocketsphinxEngine:
         if self._coach:  # the barge-in commands first: they are what cuts into the coach
             candidates.sort(key=lambda c: not commands.is_barge_in(
                 commands.command_for_phrase(c) or "", c))
-        candidates = candidates[:JUDGE_CANDIDATES]  # none: Whisper's own suggestions only
+        candidates = candidates[:JUDGE_CANDIDATES]
+        if not candidates:
+            return verdict
         rivals = sorted({r for c in candidates for r in self._rivals.get(c, [])})
         opinion = self._judge.judge(audio, candidates, rivals, safe=SAFE_COMMANDS,
                                     suggest=self._suggestable, rivals_of=self._rivals,

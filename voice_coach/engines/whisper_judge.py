@@ -129,7 +129,7 @@ class WhisperJudge:
 
         x = np.asarray(audio)
         x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
-        if len(x) < SAMPLE_RATE // 10 or not (candidates or suggest):
+        if len(x) < SAMPLE_RATE // 10 or not candidates:
             return Opinion(None, "", -99.0)
         confirmed = commands.command_for_phrase(candidates[0]) if confirming else None
         with self._lock:
@@ -206,8 +206,6 @@ def decide(h: Hearing, confirmed: str | None = None, safe: frozenset[str] = froz
            strict: frozenset[str] = frozenset()) -> Opinion:
     """The command Whisper's scores name, if any, by the bars above. `confirmed`: the command
     another recogniser accepted (confirming mode)."""
-    if not h.scores:
-        return Opinion(None, h.free, -99.0)
     best = max(sorted(h.scores), key=lambda c: h.scores[c])
     fit, command = h.scores[best], commands.command_for_phrase(best)
     # The other commands among the candidates are rivals too: a phrase Whisper put forward
