@@ -185,7 +185,7 @@ def test_only_stop_pause_and_softer_by_name_skip_whispers_confirmation(judge) ->
         def __init__(self) -> None:  # share the loaded model
             self.__dict__.update(judge.__dict__)
 
-        def judge(self, audio, candidates, rivals, confirming=False, **kw):
+        def judge(self, audio, candidates, rivals=(), confirming=False, **kw):
             if confirming:
                 confirmations.extend(candidates)
             return super().judge(audio, candidates, rivals, confirming, **kw)

@@ -296,8 +296,7 @@ class PocketsphinxEngine:
         candidates = candidates[:JUDGE_CANDIDATES]
         if not candidates:
             return verdict
-        rivals = sorted({r for c in candidates for r in self._rivals.get(c, [])})
-        opinion = self._judge.judge(audio, candidates, rivals, safe=SAFE_COMMANDS,
+        opinion = self._judge.judge(audio, candidates, safe=SAFE_COMMANDS,
                                     suggest=self._suggestable, rivals_of=self._rivals,
                                     strict=STRICT_COMMANDS)
         if opinion.command is None:
@@ -319,8 +318,7 @@ class PocketsphinxEngine:
             return verdict
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad),
-                                    [verdict.text], self._rivals.get(verdict.text, []),
-                                    confirming=True, rivals_of=self._rivals,
+                                    [verdict.text], confirming=True, rivals_of=self._rivals,
                                     strict=STRICT_COMMANDS)
         if opinion.command == verdict.command:
             return verdict

@@ -111,7 +111,7 @@ class WhisperJudge:
         self._lock = threading.Lock()
         self._first_tokens: dict[str, int] = {}
 
-    def judge(self, audio: np.ndarray, candidates: list[str], rivals: list[str],
+    def judge(self, audio: np.ndarray, candidates: list[str], rivals: Sequence[str] = (),
               confirming: bool = False, safe: frozenset[str] = frozenset(),
               suggest: Collection[str] = (), rivals_of: Mapping[str, Sequence[str]] | None = None,
               strict: frozenset[str] = frozenset()) -> Opinion:
@@ -122,9 +122,9 @@ class WhisperJudge:
         bars), or else it names the command it hears instead, if any. `safe`: commands
         that may fall further short of the free transcription (SAFE_FREE_MARGIN). `suggest`:
         phrases that Whisper may add to the candidates, the SUGGESTED ones whose first word it
-        finds likeliest. `rivals_of`: the sound-alikes of any phrase Whisper adds (suggested, or
-        written down by itself). `strict`: commands it names only on its own clear hearing (the
-        STRICT_ bars)."""
+        finds likeliest. `rivals_of`: the sound-alikes of each phrase, scored as rivals for the
+        candidates and for the phrases Whisper adds (suggested, or written down by itself).
+        `strict`: commands it names only on its own clear hearing (the STRICT_ bars)."""
         from faster_whisper.audio import pad_or_trim
 
         x = np.asarray(audio)
@@ -146,7 +146,8 @@ class WhisperJudge:
                 added += self._likeliest(first_word, [p for p in suggest
                                                       if p not in candidates and p != written])
             candidates = [*candidates, *(p for p in added if p not in candidates)]
-            rivals = sorted({*rivals, *(r for p in added for r in (rivals_of or {}).get(p, ()))})
+            rivals = sorted({*rivals, *(r for p in candidates
+                                        for r in (rivals_of or {}).get(p, ()))})
             scores = {c: self._fit(encoded, frames, _as_written(c)) for c in set(candidates)}
             rival_best = max((self._fit(encoded, frames, _as_written(r)) for r in rivals),
                              default=-99.0)
