@@ -65,3 +65,22 @@ def test_vocabulary_covers_all_phrase_words():
 def test_priority_order_from_the_domain_notes():
     order = sorted(["harder", "resume", "softer", "pause", "stop", "next"], key=commands.priority)
     assert order == ["stop", "pause", "softer", "resume", "harder", "next"]
+
+
+def test_the_coachs_acknowledgements_hold_no_command_words():
+    """What the microphone hears of the coach's acknowledgement must not pass for the person
+    saying the command again (a "Softer: ..." heard as a second softer)."""
+    from voice_coach import phrasing
+    from voice_coach.pressure import Level
+
+    said = [phrasing.pressure_ack(c, level) for c in ("harder", "softer", "set") for level in Level]
+    said += [phrasing.pain_ack(level, False) for level in Level]
+    for text in said:
+        assert not [c for c in commands.NAMES if commands.mentions(text, c)], text
+
+
+def test_holds_matches_whole_words_only():
+    assert commands.holds("Go slowly, and stop at once.", "stop")
+    assert commands.holds("When ready, say next.", "next")
+    assert not commands.holds("Nonstop strokes.", "stop")
+    assert not commands.holds("anything", "")

@@ -41,3 +41,21 @@ def test_a_command_written_down_must_stand_out_from_its_sound_alikes() -> None:
     assert decide(neck).command is None
     assert decide(Hearing({"next": -0.8}, -10.2, "Next.", -0.8, "next", ("next",))
                   ).command == "next"
+
+
+def test_over_the_coach_only_the_barge_in_commands_keep_the_usual_bars() -> None:
+    from voice_coach.engines.pocketsphinx_engine import STRICT_COMMANDS, STRICT_OVER_COACH
+
+    over_coach = STRICT_COMMANDS | STRICT_OVER_COACH
+    # CI's self-trigger test: Whisper wrote "Keep going." into the coach's own prepare step.
+    echo = Hearing({"keep going": -4.7}, -15.0, "Keep going.", -4.7, "keep going",
+                   ("keep going",))
+    assert decide(echo).command == "resume"
+    assert decide(echo, strict=over_coach).command is None
+    # Said clearly over the coach, it is still heard.
+    clear = Hearing({"carry on": -0.9}, -12.0, "Carry on.", -0.9, "carry on", ("carry on",))
+    assert decide(clear, strict=over_coach).command == "resume"
+    # A barge-in command keeps its usual bar.
+    stop = Hearing({"stop": -4.7}, -15.0, "Stop.", -4.7, "stop", ("stop",))
+    assert decide(stop, strict=over_coach).command == "stop"
+    assert not STRICT_OVER_COACH & {"stop", "pause", "softer", "next"}

@@ -209,3 +209,31 @@ def test_stop_or_pause_heard_over_a_sound_alike_needs_whispers_word(judge) -> No
         assert _decode(PocketsphinxEngine(judge=judge), audio) == [], (word, voice)
     for voice in ("rms", "slt"):
         assert _decode(PocketsphinxEngine(judge=judge), _over_music(["stop"], voice)) == ["stop"]
+
+
+def test_over_the_coach_whisper_holds_all_but_the_barge_in_commands_strictly(judge) -> None:
+    """What is left of the coach's voice after echo removal is speech: Whisper wrote "keep
+    going" into its prepare step (CI's self-trigger test). Over the coach, only the barge-in
+    commands keep Whisper's usual bars; the rest it must clearly hear by itself."""
+    stricts: list[frozenset[str]] = []
+
+    class Recording(whisper_judge.WhisperJudge):
+        def __init__(self) -> None:  # share the loaded model
+            self.__dict__.update(judge.__dict__)
+
+        def judge(self, audio, candidates, rivals=(), confirming=False, **kw):
+            stricts.append(kw["strict"])
+            return super().judge(audio, candidates, rivals, confirming, **kw)
+
+    for coach in (False, True):
+        stricts.clear()
+        engine = PocketsphinxEngine(judge=Recording())
+        engine.set_coach_speaking(coach)
+        _decode(engine, _over_music(["louder"], "slt"))
+        assert stricts, "Whisper was never asked"
+        for strict in stricts:
+            if coach:
+                assert {"harder", "louder", "resume", "back"} <= strict
+                assert not strict & commands.BARGE_IN
+            else:
+                assert strict == {"harder"}

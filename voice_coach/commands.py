@@ -113,9 +113,14 @@ def is_barge_in(command: str, phrase: str) -> bool:
 
 def mentions(text: str, command: str) -> bool:
     """Does `text` hold any phrase of `command`, as whole words ("say next" holds next)?"""
-    words = f" {' '.join(normalize(text))} "
     phrases = BY_NAME[command].phrases if command in BY_NAME else ()
-    return any(f" {p} " in words for p in phrases)
+    return any(holds(text, p) for p in phrases)
+
+
+def holds(text: str, phrase: str) -> bool:
+    """Does `text` hold `phrase` as whole words ("Stop if they tense." holds "stop")?"""
+    said = " ".join(normalize(phrase))
+    return bool(said) and f" {said} " in f" {' '.join(normalize(text))} "
 
 
 def is_pain(phrase: str) -> bool:

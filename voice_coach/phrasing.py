@@ -9,8 +9,10 @@ from .pressure import ZONES, Level
 
 
 def pressure_ack(command: str, level: Level) -> str:
-    word = {"harder": "Firmer", "softer": "Softer"}.get(command, "Pressure")
-    return f"{word}: {level.label} pressure."
+    # No command's words here ("Softer: ..."): what the microphone hears of the coach saying
+    # them could pass for the person saying them again.
+    word = {"harder": "Up to", "softer": "Down to"}.get(command, "Now")
+    return f"{word} {level.label} pressure."
 
 
 def pain_ack(level: Level, was_floor: bool) -> str:
