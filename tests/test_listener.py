@@ -95,14 +95,18 @@ def test_a_crashing_recogniser_is_reported_and_replaced(room_noise):
     assert replacement.samples > 16000  # 16 kHz int16 from a 48 kHz device
 
 
-def heard_while_the_coach_speaks(engine: CountingEngine, coach_words: str | None = ""
-                                 ) -> tuple[list[str], Listener]:
+def heard_while_the_coach_speaks(engine: CountingEngine, coach_words: str | None = "",
+                                 finished: str = "") -> tuple[list[str], Listener]:
     """Two seconds of the real microphone through a Listener told the coach is speaking (and
-    saying `coach_words`): the commands posted, and the listener (for its status)."""
+    saying `coach_words`, after `finished` sentences): the commands posted, and the listener
+    (for its status)."""
     posted: queue.Queue = queue.Queue()
+
+    def words(finished_only: bool = False) -> str:
+        return finished if finished_only else f"{finished} {coach_words}"
+
     listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
-                        lambda: True,
-                        coach_words=None if coach_words is None else lambda: coach_words)
+                        lambda: True, coach_words=None if coach_words is None else words)
     listener.start()
     try:
         events = drain(posted, 2.0)
@@ -127,14 +131,23 @@ def test_commands_the_coach_just_said_are_not_taken_from_its_own_voice(room_nois
     assert engine.speaking_flags and all(engine.speaking_flags)
 
 
-def test_a_barge_in_word_the_coach_itself_just_said_is_taken_for_its_voice(room_noise):
-    # Where echo removal falls short, the coach's own "stop" and "next" come back by name.
-    # Pain words are still always the person's.
+def test_a_barge_in_word_the_coach_just_finished_saying_is_taken_for_its_voice(room_noise):
+    # Where echo removal falls short, the coach's own "stop" and "next" come back by name a
+    # moment after it said them. Pain words are still always the person's.
     engine = CountingEngine(SAID)
     heard, listener = heard_while_the_coach_speaks(
-        engine, "Go slowly, and stop at once if they tense up. When ready, say next.")
+        engine, "Glide up along the spine.",
+        finished="Go slowly, and stop at once if they tense up. When ready, say next.")
     assert heard == ["harder", "louder", "softer", "softer", "softer"]
     assert listener.status.ignored == 3
+
+
+def test_a_barge_in_word_in_the_sentence_still_playing_is_the_persons(room_noise):
+    # "Say next when you're ready" is still being read when they say "next": theirs.
+    heard, listener = heard_while_the_coach_speaks(
+        CountingEngine(SAID), "Quick check before we start. Say next when you're ready.")
+    assert heard == ["harder", "louder", "stop", "softer", "softer", "softer", "next"]
+    assert listener.status.ignored == 1  # "move on" (not said by its own name)
 
 
 def test_commands_not_in_the_coachs_words_are_heard_over_it(room_noise):

@@ -18,9 +18,11 @@ def test_words_are_recent_until_a_while_after_they_end():
     recent.said(1, "Glide up the back, then move on.")
     recent.said(2, "Ask about pressure.")
     assert commands.mentions(recent.text(), "next")
+    assert recent.text(finished_only=True) == ""  # still playing
     recent.ended(1)
     clock.now = KEEP_S - 0.1
     assert commands.mentions(recent.text(), "next")
+    assert recent.text(finished_only=True) == "Glide up the back, then move on."
     clock.now = KEEP_S + 0.1
     assert not commands.mentions(recent.text(), "next")
     assert recent.text() == "Ask about pressure."

@@ -41,9 +41,14 @@ class Stream:
         """The coach's words playing at `t` or ended within KEEP_S before it (RecentSpeech)."""
         return " ".join(w for a, b, w in self.coach_words if a <= t and b >= t - KEEP_S)
 
+    def finished_lately(self, t: float) -> str:
+        """The coach's words that ended within KEEP_S before `t`."""
+        return " ".join(w for a, b, w in self.coach_words if t - KEEP_S <= b <= t)
+
     def acted_on(self, detections: list[Detection]) -> list[Detection]:
         """The detections the listener would act on, knowing what the coach said."""
-        return [d for d in detections if not maybe_own_voice(d, self.said_lately(d.at_s))]
+        return [d for d in detections if not maybe_own_voice(
+            d, self.said_lately(d.at_s), self.finished_lately(d.at_s))]
 
 
 def _level(x: np.ndarray) -> np.ndarray:

@@ -56,11 +56,12 @@ class Listener:
                  make_engine: Callable[[], Engine], post: Callable[[Event], None],
                  coach_speaking: Callable[[], bool], cleaner: Cleaner | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 coach_words: Callable[[], str] | None = None):
+                 coach_words: Callable[..., str] | None = None):
         """`engine` is built by the caller before audio starts (loading a model is heavy and
         fails fast there); `make_engine` builds a fresh one if it ever crashes. `coach_words`:
-        what the coach said lately (RecentSpeech.text); without it, only the barge-in commands
-        are heard while the coach speaks."""
+        what the coach said lately, (finished_only=True) only its finished sentences
+        (RecentSpeech.text); without it, only the barge-in commands are heard while the coach
+        speaks."""
         self._engine = engine
         self._open_mic = open_mic
         self._make_engine = make_engine
@@ -158,8 +159,9 @@ class Listener:
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
         if detection.during_coach is not None:  # the engine knows what played under the words
             coach_speaking = detection.during_coach
-        if coach_speaking and maybe_own_voice(
-                detection, self._coach_words() if self._coach_words else None):
+        words = self._coach_words
+        if coach_speaking and maybe_own_voice(detection, words() if words else None,
+                                              words(True) if words else None):
             self.status.ignored += 1
             return
         self.status.last_heard = detection.text or detection.command
@@ -168,19 +170,20 @@ class Listener:
                          detection.confidence))
 
 
-def maybe_own_voice(detection: Detection, coach_words: str | None) -> bool:
+def maybe_own_voice(detection: Detection, coach_words: str | None,
+                    finished_words: str | None = None) -> bool:
     """Heard while the coach talks: could it be the coach itself? The coach's scripts say
     "move on", "less pressure", "hold on", and what was left of its voice after echo removal
     did trigger "move on" and "go on" in the live self-trigger test. Pain words are always the
-    person's. A barge-in command said by its own name is too, unless the coach's recent words
-    (`coach_words`) hold that very word ("...and stop if they tense up", "say next"): in a CI
-    run where echo removal took out only 1.6 dB, the coach's own "Softer: ..." came back as a
-    second "softer". Any other command is taken for the coach's voice when its recent words
-    hold a phrase of that command (None: not known); else it is the person at the table (the
-    engine holds it to stricter bars over the coach)."""
+    person's. A barge-in command said by its own name is too, unless a sentence the coach has
+    just finished (`finished_words`) held that very word ("...say next."): its echo is heard a
+    moment after the coach said it, while a person says "next" in the middle of that sentence.
+    Any other command is taken for the coach's voice when its recent words (`coach_words`,
+    finished or still playing; None: not known) hold a phrase of that command; else it is the
+    person at the table (the engine holds it to stricter bars over the coach)."""
     said = detection.text or detection.command
     if commands.is_pain(said):
         return False
     if commands.is_barge_in(detection.command, said):
-        return coach_words is not None and commands.holds(coach_words, said)
+        return finished_words is not None and commands.holds(finished_words, said)
     return coach_words is None or commands.mentions(coach_words, detection.command)

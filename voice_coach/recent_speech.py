@@ -36,9 +36,11 @@ class RecentSpeech:
             if text is not None:
                 self._ended.append((self._clock(), text))
 
-    def text(self) -> str:
-        """Everything still to be said or said within the last KEEP_S seconds."""
+    def text(self, finished_only: bool = False) -> str:
+        """Everything said within the last KEEP_S seconds and, unless `finished_only`,
+        everything still to be said."""
         now = self._clock()
         with self._lock:
             self._ended = [(t, s) for t, s in self._ended if now - t <= KEEP_S]
-            return " ".join([s for _, s in self._ended] + list(self._open.values()))
+            still = [] if finished_only else list(self._open.values())
+            return " ".join([s for _, s in self._ended] + still)
