@@ -7,8 +7,9 @@ GIL; blocks go over a pipe (a 100 ms block is 3 KB), detections come back.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
+import queue
+import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,11 @@ def _serve(conn: Connection, name: str, model: Path | None) -> None:
         except EOFError:  # the parent went away
             return
         if kind == "feed":
-            conn.send(engine.feed(arg))
+            heard = engine.feed(arg)
+            if heard:
+                conn.send(("heard", heard))
         elif kind == "flush":
-            conn.send(engine.flush())
+            conn.send(("flushed", engine.flush()))
         elif kind == "speaking":
             engine.set_coach_speaking(arg)
         elif kind == "close":
@@ -56,6 +59,10 @@ class ProcessEngine:
         self._proc.start()
         child.close()
         self._speaking: bool | None = None
+        # Messages go out on a thread of their own: when the recogniser falls behind, the pipe
+        # fills and a send waits; the listener must not wait with it.
+        self._outbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._send_all, name="recogniser-feed", daemon=True).start()
         if not self._conn.poll(START_TIMEOUT_S):
             self.close()
             raise UserError(f"the {name} recogniser did not start within {START_TIMEOUT_S:.0f} "
@@ -70,21 +77,42 @@ class ProcessEngine:
         self.name = str(detail)
 
     def feed(self, chunk: np.ndarray) -> list[Detection]:
-        self._conn.send(("feed", chunk))
-        return list(self._conn.recv())  # waiting on the pipe releases our GIL
+        """Queue the chunk and return what the recogniser has heard so far, without waiting:
+        the caller's echo removal must keep up with the microphone while Whisper thinks for a
+        second (waiting here, the listener fell seconds behind, past the playback it pairs
+        with, and the coach's own voice reached the recogniser uncancelled)."""
+        self._outbox.put(("feed", chunk))
+        heard: list[Detection] = []
+        while self._conn.poll():
+            _, detections = self._conn.recv()
+            heard += detections
+        return heard
 
     def flush(self) -> list[Detection]:
-        self._conn.send(("flush", None))
-        return list(self._conn.recv())
+        """Everything still to be heard, once the recogniser has caught up."""
+        self._outbox.put(("flush", None))
+        heard: list[Detection] = []
+        while True:  # waiting on the pipe releases our GIL
+            kind, detections = self._conn.recv()
+            heard += detections
+            if kind == "flushed":
+                return heard
 
     def set_coach_speaking(self, speaking: bool) -> None:
         if speaking != self._speaking:
             self._speaking = speaking
-            self._conn.send(("speaking", speaking))
+            self._outbox.put(("speaking", speaking))
+
+    def _send_all(self) -> None:
+        while (message := self._outbox.get()) is not None:
+            try:
+                self._conn.send(message)
+            except (OSError, ValueError):  # the recogniser is gone: feed() finds out
+                return
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._conn.send(("close", None))
+        self._outbox.put(("close", None))
+        self._outbox.put(None)
         self._proc.join(timeout=2)
         if self._proc.is_alive():
             self._proc.kill()
