@@ -170,6 +170,35 @@ def ours(suppress: bool = True) -> tuple[Canceller, int, object]:
     return aec.process, aec.latency_samples, aec
 
 
+def ours_following_drift(lag_blocks: int = 5) -> tuple[Canceller, int, object]:
+    """Ours as the live listener runs it (echo_link.MicCleaner): the reference is read with a
+    stretch that follows the clocks' drift. The scene's reference, already paired with the mic,
+    is replayed into a `Reference`; the mic runs `lag_blocks` behind, so a stretch that reads
+    ahead finds its samples written."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from .echo import MIC_CLOCK_SLACK_S, Reference
+    from .echo_link import MicCleaner
+
+    reference = Reference(RATE)
+    cleaner = MicCleaner(reference)
+    mic = SimpleNamespace(block_time=0.0)
+    waiting: deque[tuple[np.ndarray, int]] = deque()
+    written = [0]
+
+    def run(block: np.ndarray, played: np.ndarray) -> np.ndarray:
+        reference.write(played, written[0] / RATE)
+        waiting.append((block, written[0]))
+        written[0] += len(played)
+        if len(waiting) <= lag_blocks:
+            return np.zeros_like(block)
+        late, at = waiting.popleft()
+        mic.block_time = at / RATE - MIC_CLOCK_SLACK_S  # the reference paired with it
+        return cleaner(late, mic)
+    return run, lag_blocks * BLOCK + cleaner._aec.latency_samples, cleaner
+
+
 def webrtc_aec3() -> tuple[Canceller, int, object]:
     aec = EchoCanceller(RATE, engine="webrtc")  # no delay hint: AEC3 finds the delay itself
     return aec.process, aec.latency_samples, aec
@@ -196,7 +225,8 @@ def speex_mdf(filter_s: float = 0.5, preprocess: bool = True) -> tuple[Canceller
 def candidates() -> dict[str, Callable[[], tuple[Canceller, int, object]]]:
     """Every canceller that can run here; missing optional libraries are left out."""
     found: dict[str, Callable[[], tuple[Canceller, int, object]]] = {
-        "ours (PBFDAF+RES)": ours, "ours, linear only": lambda: ours(False)}
+        "ours (PBFDAF+RES)": ours, "ours, linear only": lambda: ours(False),
+        "ours, following drift (live)": ours_following_drift}
     if have_webrtc():
         found["webrtc AEC3 (pywebrtc-audio)"] = webrtc_aec3
     try:
@@ -309,12 +339,16 @@ def bench(quick: bool = False, seed: int = 1, live: bool = False) -> dict:
             r["rtf"] = round(rtf, 4)
             if isinstance(state, EchoCanceller) and state.delay_ms is not None:
                 r["delay_ms"] = round(state.delay_ms, 1)
+            follower = getattr(state, "drift", None)  # the live listener's drift follower
+            if follower is not None:
+                r["skew_ppm"] = round(follower.skew * 1e6)
             res[name] = r
             conv = "-" if r["converge_s"] is None else f"{r['converge_s']:.1f}"
             print(f"{name:30} {r['erle_db']:6.1f} {r['erle_voice_db']:6.1f} "
                   f"{r['erle_music_db']:6.1f} {conv:>7} {r['doubletalk_corr']:8.3f} "
                   f"{r['doubletalk_sdr_db']:7.1f} {r['alone_corr']:6.3f} {rtf:7.4f}"
-                  + (f"  delay {r['delay_ms']} ms" if "delay_ms" in r else ""))
+                  + (f"  delay {r['delay_ms']} ms" if "delay_ms" in r else "")
+                  + (f"  skew {r['skew_ppm']} ppm" if "skew_ppm" in r else ""))
         results[scene.name] = res
     return results
 

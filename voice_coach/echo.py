@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .clock_drift import HALF_TAPS, interpolate
+
 # Speex MDF's foreground/background decision constants (update when the background filter is
 # clearly better, back-track when it clearly diverged - typically through doubletalk).
 _VAR1_UPDATE = 0.5
@@ -123,8 +125,10 @@ class AdaptiveCanceller:
 
     def __init__(self, rate: int = 16000, *, tail_ms: float = 250.0, max_delay_ms: float = 500.0,
                  block: int | None = None, mu: float = 0.5, suppress: bool = True,
-                 delay_ms: float | None = None, margin_ms: float = 5.0) -> None:
+                 delay_ms: float | None = None, margin_ms: float = 5.0,
+                 on_estimate: Callable[[float], None] | None = None) -> None:
         self.rate = rate
+        self.on_estimate = on_estimate  # told each confident bulk-delay measurement (samples)
         self.n = block or (256 if rate <= 16000 else 512)
         n = self.n
         self.margin = int(rate * margin_ms / 1000)
@@ -205,6 +209,8 @@ class AdaptiveCanceller:
         est = self.delays.update(self._mic, self._ref[-self.delays.window:])
         if est is None:
             return
+        if self.on_estimate is not None:
+            self.on_estimate(est)
         self._recent = (self._recent + [est])[-3:]
         # Three confident estimates in a row within 1 ms of each other: adopt it.
         if len(self._recent) == 3 and np.ptp(self._recent) < 0.001 * self.rate:
@@ -219,8 +225,12 @@ class AdaptiveCanceller:
         self._mic[:-n] = self._mic[n:]
         self._mic[-n:] = d
         self._frames += 1
-        # Look for the delay four times a second until found, then once a second to track it.
-        every = self.estimate_every * (1 if self.delay_samples is None else 4)
+        # Look for the delay four times a second until found, then once a second to track it;
+        # four times again while the latest look disagrees (a stall or a re-opened stream
+        # moved the path: the filter is useless until the delay is followed).
+        locked = self.delay_samples is not None and (
+            not self._recent or abs(self._recent[-1] - self.delay_samples) < 0.001 * self.rate)
+        every = self.estimate_every * (4 if locked else 1)
         if self._frames % every == 0:
             self._track_delay()
         end = len(self._ref) - self._align
@@ -417,7 +427,7 @@ class Reference:
     (`time.inputBufferAdcTime`). One writer and one reader; no lock is taken on the write path.
     """
 
-    def __init__(self, rate: int = 16000, seconds: float = 4.0) -> None:
+    def __init__(self, rate: int = 16000, seconds: float = 10.0) -> None:
         self.rate = rate
         self._buf = np.zeros(int(rate * seconds), np.float32)
         self._coach = np.zeros(len(self._buf), bool)  # coach sounds (voice, chime) in the sample
@@ -476,9 +486,19 @@ class Reference:
         hi = min(round((end_s - self._t0) * self.rate), self._end)
         return hi > lo and bool(self._coach[np.arange(lo, hi) % len(self._buf)].any())
 
-    def read_for_mic(self, mic_time_s: float, count: int) -> np.ndarray:
-        """The reference for a mic block stamped `mic_time_s`, `MIC_CLOCK_SLACK_S` later."""
+    def read_for_mic(self, mic_time_s: float, count: int, shift: float = 0.0,
+                     step: float = 1.0) -> np.ndarray:
+        """The reference for a mic block stamped `mic_time_s`, `MIC_CLOCK_SLACK_S` later; with
+        a drifting clock (`clock_drift.ClockDrift`), starting `shift` samples later still and
+        taking samples `step` apart (interpolated between them)."""
+        time_s = mic_time_s + MIC_CLOCK_SLACK_S
+        if shift == 0.0 and step == 1.0:
+            first, last, span = 0, count, None
+        else:  # the samples around the stretch, for the interpolation's taps
+            first = math.floor(shift) - HALF_TAPS
+            last = math.ceil(shift + (count - 1) * step) + HALF_TAPS + 1
+            span = shift - first + np.arange(count) * step
         if self._t0 is not None:
-            unwritten = round((mic_time_s + MIC_CLOCK_SLACK_S - self._t0) * self.rate) + count
-            self.unwritten_reads += unwritten > self._end
-        return self.read(mic_time_s + MIC_CLOCK_SLACK_S, count)
+            self.unwritten_reads += round((time_s - self._t0) * self.rate) + last > self._end
+        samples = self.read(time_s + first / self.rate, last - first)
+        return samples if span is None else interpolate(samples, span)

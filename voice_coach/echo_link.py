@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .audio_in import RATE, to_int16  # the rate the microphone delivers to the listener
+from .clock_drift import ClockDrift
 from .echo import MIC_CLOCK_SLACK_S, EchoCanceller, Reference
 from .resampling import StreamResampler
 from .stream_clock import SampleClock
@@ -20,6 +21,9 @@ from .stream_clock import SampleClock
 # The coach's sounds linger in a room after the speaker stops (reverberation; the canceller's
 # residue of them decays too): a block this soon after them still counts as "coach speaking".
 ECHO_TAIL_S = 0.3
+# The output's timing must disagree this much, this long, to re-anchor the reference.
+STALL_S = 0.15
+STALL_PERSISTS_S = 0.3
 
 
 class PlaybackReference:
@@ -31,7 +35,13 @@ class PlaybackReference:
         self._coach_sounding = coach_sounding  # asked on the mixing thread, right after a mix
         self._mixer_rate = mixer_rate
         self._resample = StreamResampler(mixer_rate, RATE)
-        self._clock = SampleClock(mixer_rate)
+        # Every re-anchoring is a jump in the echo path that the canceller must find again
+        # (seconds of echo let through), so only a long stall moves it; the canceller's delay
+        # tracker absorbs smaller offsets. Measured on PulseAudio: the first estimate of a
+        # stream sat ~60 ms off the later ones, which wobble by ~20 ms (bursts of the callback):
+        # a 60 ms threshold re-anchored mid-session on that wobble, and the live echo test got
+        # 0-7 dB instead of 15+.
+        self._clock = SampleClock(mixer_rate, reanchor_s=STALL_S, persist_s=STALL_PERSISTS_S)
         self._anchor_s = 0.0
         self._written = 0  # reference samples written since the anchor
         self.reference = reference
@@ -65,10 +75,11 @@ class MicCleaner:
     the coach's voice by 15 dB and smeared it past recognition; the adaptive engine left the
     voice whole, and both commands of the live mid-sentence test were heard (none with AEC3)."""
 
-    def __init__(self, reference: Reference, engine: str = "adaptive"):
+    def __init__(self, reference: Reference, engine: str = "adaptive", follow_drift: bool = True):
         self._reference = reference
         self._engine = engine
-        self._aec = EchoCanceller(RATE, engine=engine)
+        self._follow_drift = follow_drift and engine == "adaptive"  # AEC3 follows drift itself
+        self._new_filter()
         self._mic: Any = None
         # Whether the coach's voice or a chime (or their echo) could be in the last block, by
         # the blocks' own times; None when the mic gives no times (then ask the mixer instead).
@@ -77,12 +88,20 @@ class MicCleaner:
     def __call__(self, block: np.ndarray, mic: Any) -> np.ndarray:
         if mic is not self._mic:  # a (re)opened microphone: its own clock, a fresh filter
             self._mic = mic
-            self._aec = EchoCanceller(RATE, engine=self._engine)
+            self._new_filter()
         start = getattr(mic, "block_time", None)  # when the block's first sample was heard
         if start is None:
             self.coach_in_block = None
             return block
         self.coach_in_block = self._reference.coach_between(
             start - ECHO_TAIL_S, start + len(block) / RATE + MIC_CLOCK_SLACK_S)
-        played = self._reference.read_for_mic(start, len(block))
+        drift = self.drift
+        played = self._reference.read_for_mic(start, len(block), drift.shift, drift.step)
+        drift.advance(len(block))
         return to_int16(self._aec.process(block.astype(np.float32) / 32768.0, played))
+
+    def _new_filter(self) -> None:
+        """A fresh filter, and a fresh follower of the clocks' drift."""
+        self.drift = ClockDrift(RATE)
+        follow: dict[str, Any] = {"on_estimate": self.drift.observe} if self._follow_drift else {}
+        self._aec = EchoCanceller(RATE, engine=self._engine, **follow)

@@ -1,0 +1,70 @@
+"""Following a drifting echo path: the speaker's and the microphone's clocks seldom agree.
+
+Separate devices (a USB microphone, a Bluetooth speaker) run tens to hundreds of parts per
+million apart, and PulseAudio's loopback re-tunes its resampler all along (the delay of the
+virtual room grew ~4 ms in 10 s, measured). An echo canceller's filter models one fixed
+path: a delay that moves by a sample or two already spoils it (our live ERLE fell from 50-70 dB
+on a steady path to 4-10 dB). So the reference is read with a stretch that follows the drift:
+the canceller reports the bulk delay it measures, `ClockDrift` fits how fast that delay moves,
+and the reference is read that much faster or slower (`interpolate`: between the samples) so
+the delay the canceller sees stays put.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+HALF_TAPS = 8  # windowed-sinc half-length: ~ -50 dB interpolation error over speech's band
+FIT_S = 5.0  # fit the delay's slope over the estimates of this long
+MIN_ESTIMATES = 5
+JUMP_SAMPLES = 16.0  # estimates this far (1 ms) off the fitted line: a jump (stall, reopen)
+MAX_SKEW = 2e-3  # clocks run at most this far apart; anything more is a mismeasure
+
+
+def interpolate(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """`x` at fractional `positions` (indices into x; the ends clamp), band-limited: a
+    Blackman-windowed sinc over 2 x HALF_TAPS samples."""
+    base = np.floor(positions).astype(np.int64)
+    taps = np.arange(-HALF_TAPS + 1, HALF_TAPS + 1)
+    dist = taps[None, :] - (positions - base)[:, None]
+    window = (0.42 + 0.5 * np.cos(np.pi * dist / HALF_TAPS)
+              + 0.08 * np.cos(2 * np.pi * dist / HALF_TAPS))
+    idx = np.clip(base[:, None] + taps[None, :], 0, len(x) - 1)
+    return (x[idx] * np.sinc(dist) * window).sum(axis=1).astype(np.float32)
+
+
+class ClockDrift:
+    """How to read the reference so the echo path's delay holds still: each microphone block's
+    reference starts `shift` samples later than its stamp says and steps `step` samples apart."""
+
+    def __init__(self, rate: int) -> None:
+        self._fit_samples = FIT_S * rate
+        self.skew = 0.0  # reference samples per microphone sample, minus one
+        self.shift = 0.0
+        self._heard = 0  # microphone samples so far
+        self._estimates: list[tuple[int, float]] = []  # (microphone sample, delay in samples)
+
+    @property
+    def step(self) -> float:
+        return 1.0 + self.skew
+
+    def advance(self, samples: int) -> None:
+        """A microphone block of `samples` was paired with its reference."""
+        self._heard += samples
+        self.shift += samples * self.skew
+
+    def observe(self, delay_samples: float) -> None:
+        """The canceller measured the delay of the echo behind the reference as we read it."""
+        # The path's own delay: what was measured, less the shift we read with. Fitting that
+        # (not what is left after our correction) keeps this a plain estimate, not a loop.
+        self._estimates.append((self._heard, delay_samples - self.shift))
+        self._estimates = [e for e in self._estimates if e[0] >= self._heard - self._fit_samples]
+        heard, delays = np.array(self._estimates).T
+        if len(heard) < MIN_ESTIMATES or heard[-1] - heard[0] < self._fit_samples / 2:
+            return
+        slope, offset = np.polyfit(heard, delays, 1)
+        if np.max(np.abs(delays - (slope * heard + offset))) > JUMP_SAMPLES:
+            self._estimates = self._estimates[-1:]  # the path jumped: start again from here
+            return
+        # A growing delay: the echo falls behind what we read, so read the reference slower.
+        self.skew = float(np.clip(-slope, -MAX_SKEW, MAX_SKEW))
