@@ -186,16 +186,18 @@ def ours_following_drift(lag_blocks: int = 5) -> tuple[Canceller, int, object]:
     mic = SimpleNamespace(block_time=0.0)
     waiting: deque[tuple[np.ndarray, int]] = deque()
     written = [0]
+    cleaned = [np.zeros(lag_blocks * BLOCK, np.int16)]
 
     def run(block: np.ndarray, played: np.ndarray) -> np.ndarray:
         reference.write(played, written[0] / RATE)
         waiting.append((block, written[0]))
         written[0] += len(played)
-        if len(waiting) <= lag_blocks:
-            return np.zeros_like(block)
-        late, at = waiting.popleft()
-        mic.block_time = at / RATE - MIC_CLOCK_SLACK_S  # the reference paired with it
-        return cleaner(late, mic)
+        if len(waiting) > lag_blocks:
+            late, at = waiting.popleft()
+            mic.block_time = at / RATE - MIC_CLOCK_SLACK_S  # the reference paired with it
+            cleaned[0] = np.concatenate([cleaned[0], cleaner(late, mic)])
+        out, cleaned[0] = cleaned[0][:len(block)], cleaned[0][len(block):]
+        return out
     return run, lag_blocks * BLOCK + cleaner._aec.latency_samples, cleaner
 
 
