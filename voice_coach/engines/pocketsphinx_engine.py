@@ -294,9 +294,16 @@ class PocketsphinxEngine:
         longest = sorted(proposed, key=lambda c: c.start - c.end)
         candidates = list(dict.fromkeys([best, *(c.phrase for c in longest)]))
         candidates = [c for c in candidates if commands.command_for_phrase(c) is not None]
-        if self._coach:  # the barge-in commands first: they are what cuts into the coach
-            candidates.sort(key=lambda c: not commands.is_barge_in(
-                commands.command_for_phrase(c) or "", c))
+        if self._coach:
+            # Only the one-word barge-in phrases ("stop", "next", "ouch"): they are what cuts
+            # into the coach. The spotter proposes "it hurts", "too much" and the rest in nearly
+            # every sentence of the coach's, and asking Whisper about them all (1.1-1.7 s a call
+            # on a busy 2-core machine) left the recogniser 7-10 s behind the microphone at the
+            # start of a live session; over the coach those need Whisper's own clear hearing
+            # anyway (STRICT_OVER_COACH). Said over the coach, they can still be accepted by
+            # the verifier and confirmed.
+            candidates = [c for c in candidates if " " not in c and commands.is_barge_in(
+                commands.command_for_phrase(c) or "", c)]
         candidates = candidates[:JUDGE_CANDIDATES]
         if not candidates:
             return verdict
