@@ -3,6 +3,7 @@ scripts, music, models, devices, options. (A row per case: the table is the spec
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,30 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, what, args, words):
                             capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     errors = [line for line in result.stderr.splitlines()
               if line.strip() and not line.startswith(("ALSA lib", "INFO:"))]
+    assert result.returncode == 2, (what, result.returncode, result.stderr[-600:])
+    assert "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert len(errors) == 1, errors
+    assert words in errors[0], errors[0]
+
+
+NO_SOUND_ROWS = [
+    # Nothing to listen with: say so, and how to go on without a microphone.
+    ("no microphone", ["start", "quick"], "no microphone found; plug one in"),
+    ("no microphone to check", ["listen"], "'start --engine keys'"),
+    # The keyboard instead, but nothing to play on either.
+    ("no speaker", ["start", "quick", "--engine", "keys"], "no sound output device found"),
+]
+
+
+@pytest.mark.parametrize("what, args, words", NO_SOUND_ROWS, ids=[r[0] for r in NO_SOUND_ROWS])
+def test_no_sound_system_is_one_clear_line(what, args, words):
+    """A machine with no sound system (here: a PulseAudio server that does not exist, so the
+    ALSA devices that lead to it open nothing)."""
+    env = {**os.environ, "PULSE_SERVER": "unix:/nonexistent/pulse"}
+    result = subprocess.run([sys.executable, "-m", "voice_coach.cli", *args], env=env,
+                            capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    # (Above it, stderr may say which listener it was about to use.)
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert result.returncode == 2, (what, result.returncode, result.stderr[-600:])
     assert "Traceback" not in result.stderr, result.stderr[-1500:]
     assert len(errors) == 1, errors

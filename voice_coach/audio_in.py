@@ -121,7 +121,8 @@ WITHOUT_MIC = "go without one: 'start --engine keys' or 'listen --input FILE'"
 NO_MIC_HINT = f"plug one in and pick it with --input-device, or {WITHOUT_MIC}"
 
 
-def _find_input(sd: Any, spec: str | int) -> int:
+def _find_input(sd: Any, spec: str | int | None) -> int | None:
+    """The index of the microphone `spec` names (None: the default one, if any exists)."""
     from .player import pick_device
 
     try:
@@ -130,7 +131,7 @@ def _find_input(sd: Any, spec: str | int) -> int:
         raise UserError(f"cannot list sound devices ({err}); {NO_MIC_HINT}") from None
     if not inputs:
         raise UserError(f"no microphone found; {NO_MIC_HINT}")
-    return pick_device(spec, inputs, "input")
+    return None if spec is None else pick_device(spec, inputs, "input")
 
 
 def _import_sounddevice() -> Any:
@@ -172,8 +173,13 @@ class Microphone:
                 return rate
             except Exception:  # noqa: BLE001 - any refusal means try the next rate
                 continue
-        raise UserError(f"input device {self._device!r} accepts neither 16 kHz nor its default "
-                        "rate; pick another with --input-device (see 'python -m sounddevice')")
+        raise UserError(f"{self._name()} accepts neither 16 kHz nor its own default rate; pick "
+                        f"another with --input-device (see 'voice-coach devices'), or "
+                        f"{WITHOUT_MIC}")
+
+    def _name(self) -> str:
+        return "the default microphone" if self._device is None else \
+            f"input device {self._device!r}"
 
     def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         # Stream times pair the mic with what we played (echo removal). A stall (PulseAudio
@@ -190,8 +196,10 @@ class Microphone:
 
     def __enter__(self) -> Microphone:
         sd = _import_sounddevice()
-        if self._device is not None:  # a name or index that is no microphone: say which are
-            self._device = _find_input(sd, self._device)
+        # No microphone at all, or a name or index that is none: say so, and which there are.
+        found = _find_input(sd, self._device)
+        if self._device is not None:
+            self._device = found
         try:
             self.rate = self._pick_rate(sd)
             self._resampler = StreamResampler(self.rate)
@@ -204,8 +212,9 @@ class Microphone:
         except UserError:
             raise
         except Exception as err:  # noqa: BLE001 - PortAudioError, ValueError for bad names
-            raise UserError(f"cannot open input device {self._device!r} ({err}); list devices "
-                            "with 'python -m sounddevice' and pass --input-device") from None
+            raise UserError(f"cannot open {self._name()} ({err}); list devices with "
+                            f"'voice-coach devices' and pass --input-device, or {WITHOUT_MIC}"
+                            ) from None
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,7 +21,7 @@ def add_commands(sub: Any, bench_sub: Any) -> None:
     p.add_argument("--input", type=Path, help="a WAV file (any rate/channels); default: the mic")
     _engine_args(p)
     p.add_argument("--json", action="store_true", help="one JSON object per detected command")
-    p.add_argument("--input-device", help="microphone name or index (see 'python -m sounddevice')")
+    p.add_argument("--input-device", help="microphone name or index (see 'voice-coach devices')")
     p.add_argument("--coach-speaking", action="store_true",
                    help="decode as if the coach were talking the whole time (stricter)")
     p.set_defaults(func=run_listen)
