@@ -84,3 +84,23 @@ def test_heard_in_order_marks_each_spoken_command():
     assert heard_in_order(["next", "softer", "stop"], ["next", "stop"]) == [True, False, True]
     assert heard_in_order(["next", "back"], ["harder", "back"]) == [False, True]
     assert heard_in_order(["stop"], []) == [False]
+
+
+def test_chime_delays_count_late_chimes_and_skip_missed_commands():
+    """Chimes found in a recording (the real detector, on the mixer's own chimes): a chime 4 s
+    late still counts with its delay; a missed command's 'next chime' is not measured."""
+    import numpy as np
+
+    from voice_coach.cli_live import chime_delays
+    from voice_coach.mixer import make_chime
+    from voice_coach.selfdrive import RATE, Outcome, Spoken
+
+    rec = (np.random.default_rng(0).standard_normal(RATE * 40) * 0.01).astype(np.float32)
+    for at in (5.3, 19.0, 31.0):
+        chime = make_chime("ack")
+        rec[int(at * RATE):int(at * RATE) + len(chime)] += chime
+    spoken = [Spoken(4.0, 5.0, "next", "next"), Spoken(14.0, 15.0, "softer", "softer"),
+              Spoken(29.0, 30.0, "stop", "stop")]
+    outcome = Outcome(0, [], "", "", spoken, recording=rec, track_start_in_recording_s=0.0)
+    delays = chime_delays(outcome, [True, True, False])
+    assert [round(d, 2) for d in delays] == [0.3, 4.0]

@@ -99,15 +99,25 @@ def heard_in_order(spoken: Sequence[str | None], heard: Sequence[str]) -> list[b
     return found
 
 
-def chime_delays(outcome: Any) -> list[float]:
-    """Seconds from the end of each spoken command to the next chime in the speaker output."""
+CHIME_WAIT_S = 10.0
+
+
+def chime_delays(outcome: Any, heard: list[bool]) -> list[float]:
+    """Seconds from the end of each spoken command to the next chime in the speaker output,
+    before the next command ends (and within CHIME_WAIT_S). A late chime counts with its whole
+    delay: a bar of 3 s once left the slowest half of the chimes out of the percentiles. Only
+    for the commands that were heard (`heard`, one flag per spoken command): after a missed one
+    the next chime belongs to something else."""
     from .selfdrive import chime_onsets
 
     onsets = chime_onsets(outcome.recording)
+    offset = outcome.track_start_in_recording_s
+    ends = [s.end_s + offset for s in outcome.spoken]
     delays = []
-    for spoken in outcome.spoken:
-        end = spoken.end_s + outcome.track_start_in_recording_s
-        after = [t - end for t in onsets if -0.2 < t - end < 3.0]
+    for end, next_end, was_heard in zip(ends, [*ends[1:], float("inf")], heard, strict=True):
+        if not was_heard:
+            continue
+        after = [t - end for t in onsets if -0.2 < t - end < min(CHIME_WAIT_S, next_end - end)]
         if after:
             delays.append(after[0])
     return delays
@@ -139,7 +149,7 @@ def run_bench_live(args: argparse.Namespace) -> int:
     spoken = [s.command for s in outcome.spoken]
     heard = [h["command"] for h in outcome.heard()]
     missed, false = match(spoken, heard)
-    delays = chime_delays(outcome)
+    delays = chime_delays(outcome, heard_in_order(spoken, heard))
     result: dict[str, Any] = {
         "bench": "live", "minutes": args.minutes, "snr_db": args.snr_db,
         "room_echo": args.room_echo, "commands_spoken": len(spoken),
