@@ -102,24 +102,22 @@ def heard_in_order(spoken: Sequence[str | None], heard: Sequence[str]) -> list[b
 CHIME_WAIT_S = 10.0
 
 
-def chime_delays(outcome: Any, heard: list[bool]) -> list[float]:
+def chime_delays(outcome: Any, heard: list[bool]) -> list[float | None]:
     """Seconds from the end of each spoken command to the next chime in the speaker output,
     before the next command ends (and within CHIME_WAIT_S). A late chime counts with its whole
     delay: a bar of 3 s once left the slowest half of the chimes out of the percentiles. Only
     for the commands that were heard (`heard`, one flag per spoken command): after a missed one
-    the next chime belongs to something else."""
+    the next chime belongs to something else. One entry per spoken command (None: not heard,
+    or no chime found)."""
     from .selfdrive import chime_onsets
 
     onsets = chime_onsets(outcome.recording)
     offset = outcome.track_start_in_recording_s
     ends = [s.end_s + offset for s in outcome.spoken]
-    delays = []
+    delays: list[float | None] = []
     for end, next_end, was_heard in zip(ends, [*ends[1:], float("inf")], heard, strict=True):
-        if not was_heard:
-            continue
         after = [t - end for t in onsets if -0.2 < t - end < min(CHIME_WAIT_S, next_end - end)]
-        if after:
-            delays.append(after[0])
+        delays.append(after[0] if was_heard and after else None)
     return delays
 
 
@@ -149,7 +147,9 @@ def run_bench_live(args: argparse.Namespace) -> int:
     spoken = [s.command for s in outcome.spoken]
     heard = [h["command"] for h in outcome.heard()]
     missed, false = match(spoken, heard)
-    delays = chime_delays(outcome, heard_in_order(spoken, heard))
+    found = heard_in_order(spoken, heard)
+    by_command = chime_delays(outcome, found)
+    delays = [d for d in by_command if d is not None]
     result: dict[str, Any] = {
         "bench": "live", "minutes": args.minutes, "snr_db": args.snr_db,
         "room_echo": args.room_echo, "commands_spoken": len(spoken),
@@ -166,8 +166,10 @@ def run_bench_live(args: argparse.Namespace) -> int:
     }
     print(f"spoken: {' '.join(c or '?' for c in spoken)}")
     print(f"heard:  {' '.join(heard)}")
-    for cue, found in zip(outcome.spoken, heard_in_order(spoken, heard), strict=True):
-        print(f"  {cue.start_s:6.1f} s  {cue.phrase:<12} {'heard' if found else 'MISSED'}")
+    for cue, was_heard, delay in zip(outcome.spoken, found, by_command, strict=True):
+        chime = f"  chime after {delay * 1000:.0f} ms" if delay is not None else ""
+        print(f"  {cue.start_s:6.1f} s  {cue.phrase:<12} {'heard' if was_heard else 'MISSED'}"
+              f"{chime}")
     for key, value in result.items():
         print(f"{key:>22}: {value}")
     print(json.dumps(result))
