@@ -51,6 +51,12 @@ STRICT_COMMANDS = frozenset({"harder"})  # Whisper names these only on its own c
 # echo removal is speech, and Whisper wrote "keep going" at logprob -4.7 into the coach's
 # prepare step in CI's self-trigger test. The barge-in commands keep their usual bars.
 STRICT_OVER_COACH = frozenset(c.name for c in commands.COMMANDS) - commands.BARGE_IN
+# Said by their own name and accepted by the verifier, these act without Whisper's confirmation
+# (about a second on a busy 2-core machine, so the chime comes late): a false one only makes
+# things gentler or halts, or for "next" moves on a step, which "back" undoes. On the bench,
+# confirmation turned down no "next" said by name, and none of the false ones from near misses
+# ("text", "neck") either: those passed it.
+UNCONFIRMED = SAFE_COMMANDS | {"next"}
 SAFE_OVER_DECOY = 8.0  # the higher bar: added to their usual likelihood-ratio bar
 DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
 DENOISE_BACKGROUND_S = 1.2  # the bed's spectrum is read from this much audio before the window
@@ -332,14 +338,14 @@ class PocketsphinxEngine:
         return STRICT_COMMANDS | STRICT_OVER_COACH if self._coach else STRICT_COMMANDS
 
     def _confirmed(self, utt: utterance.Utterance, verdict: Verdict) -> Verdict:
-        """Whisper must agree with what pocketsphinx accepted, unless it is stop, pause or
-        softer said by its own name: those act at once (a false one only makes things gentler).
-        In the live self-trigger test the room's music, with nobody speaking, passed the
-        verifier as "too hard" now and then, and once as "slower" (at 0.999 confidence).
-        Costs Whisper's time (~0.4 s) on the others. Where Whisper clearly hears a different
-        command, that one is taken (pocketsphinx's "keep going" for a "go back" over music)."""
+        """Whisper must agree with what pocketsphinx accepted, unless it is one of UNCONFIRMED
+        said by its own name ("stop", not "that's enough"): those act at once. In the live
+        self-trigger test the room's music, with nobody speaking, passed the verifier as "too
+        hard" now and then, and once as "slower" (at 0.999 confidence). Costs Whisper's time
+        (0.4-1.5 s) on the others. Where Whisper clearly hears a different command, that one is
+        taken (pocketsphinx's "keep going" for a "go back" over music)."""
         if (self._judge is None or verdict.reason != "ok" or verdict.command is None
-                or (verdict.text == verdict.command and verdict.command in SAFE_COMMANDS)):
+                or (verdict.text == verdict.command and verdict.command in UNCONFIRMED)):
             return verdict
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad),
