@@ -104,3 +104,10 @@ def test_chime_delays_count_late_chimes_and_skip_missed_commands():
     outcome = Outcome(0, [], "", "", spoken, recording=rec, track_start_in_recording_s=0.0)
     delays = chime_delays(outcome, [True, True, False])
     assert [None if d is None else round(d, 2) for d in delays] == [0.3, 4.0, None]
+
+
+def test_behind_is_the_delivery_gap_beyond_the_sessions_smallest():
+    from voice_coach.cli_live import behind
+
+    heard = [{"t": 12.0, "at_s": 10.0}, {"t": 33.5, "at_s": 30.0}, {"t": 52.2, "at_s": 50.0}]
+    assert [round(x, 2) for x in behind(heard)] == [0.0, 1.5, 0.2]

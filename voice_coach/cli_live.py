@@ -170,10 +170,23 @@ def run_bench_live(args: argparse.Namespace) -> int:
         chime = f"  chime after {delay * 1000:.0f} ms" if delay is not None else ""
         print(f"  {cue.start_s:6.1f} s  {cue.phrase:<12} {'heard' if was_heard else 'MISSED'}"
               f"{chime}")
+    print("behind (s): " + " ".join(f"{h['command']} {lag:.2f}"
+                                     for h, lag in zip(outcome.heard(), behind(outcome.heard()),
+                                                       strict=True)))
     for key, value in result.items():
         print(f"{key:>22}: {value}")
     print(json.dumps(result))
     return 0
+
+
+def behind(heard: list[dict[str, Any]]) -> list[float]:
+    """How far each command reached the session behind the audio it was decided on: the
+    session's clock at delivery minus the recogniser's stream time at the decision, less the
+    smallest such gap of the session. What grows here is time spent after the words were
+    heard and before the session knew (echo removal, the pipe, the recogniser's backlog and
+    Whisper's time), not the recogniser waiting for the words to end."""
+    gaps = [float(h["t"]) - float(h["at_s"]) for h in heard]
+    return [g - min(gaps) for g in gaps]
 
 
 def _pct_ms(values: list[float], q: float) -> float | None:
