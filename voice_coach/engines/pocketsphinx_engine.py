@@ -291,18 +291,6 @@ class PocketsphinxEngine:
         if (self._judge is None or verdict.command is not None
                 or not verdict.reason.startswith(RESCUABLE)):
             return verdict
-        # Over the coach, only about what stands out from it at all: most of Whisper's calls were
-        # about the coach's own sentences (what echo removal leaves of them), and they kept the
-        # recogniser seconds behind. On the bench, 32 of 49 calls over the coach came from
-        # utterances under ISO_MIN_DB above what was around them and rescued nothing. Not the
-        # verifier's higher bar over the coach (ISO_MIN_DB + COACH_ISO_DB): "ouch" and "that
-        # hurts" over music 10 dB down stood 5.9 and 6.5 dB out, and Whisper rescued both.
-        # (Not without the coach: with music as loud as the voice, 4 of 7 commands heard came
-        # from below the bar.)
-        iso = self._isolation(utt) if self._coach else 99.0
-        if iso < ISO_MIN_DB:
-            return replace(verdict, reason=f"{verdict.reason}; not said on its own "
-                                           f"({iso:.1f} dB), whisper not asked", iso_db=iso)
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         audio = self._ring_slice(utt.start - pad, utt.end + pad)
         # The command that fits best, and a few of the spotter's proposals (the longest): it
@@ -360,17 +348,6 @@ class PocketsphinxEngine:
                            "whisper", verdict.iso_db)
         return replace(verdict, command=None,
                        reason=f"whisper did not confirm it: {opinion.detail}")
-
-    def _iso_bar(self) -> float:
-        return ISO_MIN_DB + (COACH_ISO_DB if self._coach else 0.0)
-
-    def _isolation(self, utt: utterance.Utterance) -> float:
-        """How far (dB) the utterance stands above the sound just before and after it."""
-        return _isolation_db(self._ring_slice(utt.start, utt.end),
-                             self._ring_slice(utt.start - int(0.40 * SAMPLE_RATE),
-                                              utt.start - FRAME * 5),
-                             self._ring_slice(utt.end + FRAME * 3,
-                                              utt.end + int(0.22 * SAMPLE_RATE)))
 
     def _utterance(self, cand: _Candidate) -> utterance.Utterance | None:
         a = max(cand.start - int((utterance.BACKGROUND_S + 0.2) * SAMPLE_RATE),
@@ -436,8 +413,12 @@ class PocketsphinxEngine:
             return Verdict(None, text, 0.0, frames, "too short")
         if (utt.end - utt.start) / SAMPLE_RATE - frames / 100 > EXTRA_SPEECH_S:
             return Verdict(None, text, 0.0, frames, "more was said than a command")
-        iso = self._isolation(utt)
-        if iso < self._iso_bar():
+        iso = _isolation_db(self._ring_slice(utt.start, utt.end),
+                            self._ring_slice(utt.start - int(0.40 * SAMPLE_RATE),
+                                             utt.start - FRAME * 5),
+                            self._ring_slice(utt.end + FRAME * 3,
+                                             utt.end + int(0.22 * SAMPLE_RATE)))
+        if iso < ISO_MIN_DB + (COACH_ISO_DB if self._coach else 0.0):
             return Verdict(None, text, 0.0, frames, "not said on its own", iso)
         # Likelihood ratio on the phrase's own frames: the command's acoustic score against the
         # best free phone sequence over the same frames (phones cut by the span count pro rata).
