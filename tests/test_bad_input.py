@@ -66,6 +66,15 @@ ROWS = [
 ]
 
 
+def assert_one_clear_line(result: subprocess.CompletedProcess, errors: list[str], what: str,
+                          words: str) -> None:
+    """Exit code 2, no traceback, exactly one error line, and it holds `words`."""
+    assert result.returncode == 2, (what, result.returncode, result.stderr[-600:])
+    assert "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert len(errors) == 1, errors
+    assert words in errors[0], errors[0]
+
+
 @pytest.mark.audio
 @pytest.mark.parametrize("what, args, words", ROWS, ids=[r[0] for r in ROWS])
 def test_bad_input_is_one_clear_line(tmp_path: Path, what, args, words):
@@ -80,10 +89,7 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, what, args, words):
                             capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     errors = [line for line in result.stderr.splitlines()
               if line.strip() and not line.startswith(("ALSA lib", "INFO:"))]
-    assert result.returncode == 2, (what, result.returncode, result.stderr[-600:])
-    assert "Traceback" not in result.stderr, result.stderr[-1500:]
-    assert len(errors) == 1, errors
-    assert words in errors[0], errors[0]
+    assert_one_clear_line(result, errors, what, words)
 
 
 NO_SOUND_ROWS = [
@@ -104,7 +110,4 @@ def test_no_sound_system_is_one_clear_line(what, args, words):
                             capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     # (Above it, stderr may say which listener it was about to use.)
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
-    assert result.returncode == 2, (what, result.returncode, result.stderr[-600:])
-    assert "Traceback" not in result.stderr, result.stderr[-1500:]
-    assert len(errors) == 1, errors
-    assert words in errors[0], errors[0]
+    assert_one_clear_line(result, errors, what, words)

@@ -111,3 +111,4 @@ def test_behind_is_the_delivery_gap_beyond_the_sessions_smallest():
 
     heard = [{"t": 12.0, "at_s": 10.0}, {"t": 33.5, "at_s": 30.0}, {"t": 52.2, "at_s": 50.0}]
     assert [round(x, 2) for x in behind(heard)] == [0.0, 1.5, 0.2]
+    assert behind([]) == []  # a session that heard nothing

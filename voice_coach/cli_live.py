@@ -145,7 +145,8 @@ def run_bench_live(args: argparse.Namespace) -> int:
         if room is not None:
             room.__exit__(None, None, None)
     spoken = [s.command for s in outcome.spoken]
-    heard = [h["command"] for h in outcome.heard()]
+    heard_lines = outcome.heard()
+    heard = [h["command"] for h in heard_lines]
     missed, false = match(spoken, heard)
     found = heard_in_order(spoken, heard)
     by_command = chime_delays(outcome, found)
@@ -171,7 +172,7 @@ def run_bench_live(args: argparse.Namespace) -> int:
         print(f"  {cue.start_s:6.1f} s  {cue.phrase:<12} {'heard' if was_heard else 'MISSED'}"
               f"{chime}")
     print("behind (s): " + " ".join(f"{h['command']} {lag:.2f}"
-                                     for h, lag in zip(outcome.heard(), behind(outcome.heard()),
+                                     for h, lag in zip(heard_lines, behind(heard_lines),
                                                        strict=True)))
     for key, value in result.items():
         print(f"{key:>22}: {value}")
@@ -186,7 +187,7 @@ def behind(heard: list[dict[str, Any]]) -> list[float]:
     heard and before the session knew (echo removal, the pipe, the recogniser's backlog and
     Whisper's time), not the recogniser waiting for the words to end."""
     gaps = [float(h["t"]) - float(h["at_s"]) for h in heard]
-    return [g - min(gaps) for g in gaps]
+    return [g - min(gaps) for g in gaps] if gaps else []
 
 
 def _pct_ms(values: list[float], q: float) -> float | None:
