@@ -120,3 +120,26 @@ def test_coach_speaking_is_judged_by_what_played_under_the_words() -> None:
 
     over, _ = decode(scene(["stop"], "rms")[0], coach=True)
     assert [(d.command, d.during_coach) for d in over] == [("stop", True)]
+
+
+def test_recogniser_process_traces_its_verdicts(tmp_path, monkeypatch) -> None:
+    """VOICE_COACH_TRACE_VERDICTS: what the live recogniser weighed, one JSON line each, with
+    the stream time it was decided at; how a command missed in a session is looked into."""
+    import json
+
+    from voice_coach.engines.process_engine import TRACE_ENV, ProcessEngine
+
+    trace = tmp_path / "verdicts.jsonl"
+    monkeypatch.setenv(TRACE_ENV, str(trace))
+    audio, ends = scene(["stop"], "rms")
+    engine = ProcessEngine("pocketsphinx", None)
+    try:
+        for c in chunks(audio):
+            engine.feed(c)
+        heard = engine.flush()
+    finally:
+        engine.close()
+    rows = [json.loads(line) for line in trace.read_text().splitlines()]
+    accepted = [r for r in rows if r["command"] == "stop"]
+    assert [d.command for d in heard] == ["stop"] and len(accepted) == 1
+    assert accepted[0]["reason"] == "ok" and ends[0] <= accepted[0]["at_s"] <= ends[0] + 1.0

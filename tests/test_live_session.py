@@ -38,13 +38,14 @@ def test_spoken_commands_over_music_are_applied_in_order(tmp_path: Path):
     cues = [Cue(18, "next"), Cue(40, "softer"), Cue(47, "louder"), Cue(54, "pause"),
             Cue(63, "resume"), Cue(69, "stop")]  # "Paused..." takes the coach ~6 s
     outcome = run("quick", cues, 75, tmp_path, music_snr_db=10, timeout_s=115)
-    assert outcome.returncode == 0, outcome.stderr[-800:]
     heard = commands_of(outcome)
     applied = [line["type"] for line in outcome.log]
     if "louder" in heard:
         assert "music_gain" in applied
-    if "stop" in heard:
-        assert "finish" in applied
+    if "stop" in heard:  # it ended the session, and the program exited cleanly
+        assert "finish" in applied and outcome.returncode == 0, (heard, outcome.stderr[-800:])
+    else:  # an unheard "stop" is a miss like any other: the session ran on until killed
+        assert outcome.returncode in (0, -9), (heard, outcome.stderr[-800:])
     expect_all_heard(["next", "softer", "louder", "pause", "resume", "stop"], heard, 3)
 
 

@@ -158,6 +158,11 @@ class PocketsphinxEngine:
         self.verdicts: list[Verdict] = []  # every verification, for the bench and --verbose
         self._spot.start_utt()
 
+    @property
+    def stream_s(self) -> float:
+        """Seconds of audio fed so far."""
+        return self._pos / SAMPLE_RATE
+
     # ---------------------------------------------------------------- Engine protocol
 
     def set_coach_speaking(self, speaking: bool) -> None:

@@ -7,7 +7,9 @@ GIL; blocks go over a pipe (a 100 ms block is 3 KB), detections come back.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import os
 import queue
 import threading
 from multiprocessing.connection import Connection
@@ -20,6 +22,25 @@ from ..errors import UserError
 from .base import Detection
 
 START_TIMEOUT_S = 60.0
+# A file to append each of the engine's verdicts to, one JSON line each (what it weighed and why
+# it turned it down): how a command missed in a live session is diagnosed.
+TRACE_ENV = "VOICE_COACH_TRACE_VERDICTS"
+
+
+class _VerdictTrace:
+    def __init__(self, engine: Any, path: str | None) -> None:
+        self._engine, self._path, self._done = engine, path, 0
+
+    def write_new(self) -> None:
+        verdicts = getattr(self._engine, "verdicts", None)
+        if not self._path or verdicts is None or len(verdicts) == self._done:
+            return
+        at_s = round(getattr(self._engine, "stream_s", 0.0), 2)
+        with open(self._path, "a", encoding="utf-8") as out:
+            for v in verdicts[self._done:]:
+                row = {"at_s": at_s, **{k: getattr(v, k) for k in v.__dataclass_fields__}}
+                out.write(json.dumps(row, default=str) + "\n")
+        self._done = len(verdicts)
 
 
 def _serve(conn: Connection, name: str, model: Path | None) -> None:
@@ -31,6 +52,7 @@ def _serve(conn: Connection, name: str, model: Path | None) -> None:
         conn.send(("error", str(err)))
         return
     conn.send(("ready", engine.name))
+    trace = _VerdictTrace(engine, os.environ.get(TRACE_ENV))
     while True:
         try:
             kind, arg = conn.recv()
@@ -38,10 +60,13 @@ def _serve(conn: Connection, name: str, model: Path | None) -> None:
             return
         if kind == "feed":
             heard = engine.feed(arg)
+            trace.write_new()
             if heard:
                 conn.send(("heard", heard))
         elif kind == "flush":
-            conn.send(("flushed", engine.flush()))
+            heard = engine.flush()
+            trace.write_new()
+            conn.send(("flushed", heard))
         elif kind == "speaking":
             engine.set_coach_speaking(arg)
         elif kind == "close":
