@@ -243,3 +243,41 @@ def test_over_the_coach_whisper_holds_all_but_the_barge_in_commands_strictly(jud
                 assert not strict & commands.BARGE_IN
             else:
                 assert strict == {"harder"}
+
+
+def test_speech_probability_tells_commands_from_music(judge) -> None:
+    bed = to_int16(bench_data.music(4.0)[:64_000] * 0.3)
+    assert judge.speech_probability(bed) < 0.5
+    for phrase, voice in (("stop", "slt"), ("next", "rms"), ("softer", "awb")):
+        assert judge.speech_probability(_over_music([phrase], voice)) > 0.5, phrase
+
+
+def _swelling_music(seconds: float) -> np.ndarray:
+    """Music whose level jumps 15 dB for 0.5 s every 2 s: bumps the utterance finder takes
+    for someone speaking."""
+    bed = bench_data.music(seconds + 1)[: int(seconds * 16_000)] * 0.05
+    t = np.arange(len(bed)) / 16_000
+    return to_int16(bed * np.where((t % 2.0) < 0.5, 5.6, 1.0))
+
+
+def test_whisper_is_not_asked_about_music_alone(judge, monkeypatch) -> None:
+    """Bumps of music that pocketsphinx turns down as near misses would each cost a Whisper
+    call (0.4-1 s); the speech check turns them down first."""
+    from voice_coach.engines import pocketsphinx_engine
+
+    asked: list[list[str]] = []
+
+    class Counting(whisper_judge.WhisperJudge):
+        def __init__(self) -> None:  # share the loaded model
+            self.__dict__.update(judge.__dict__)
+
+        def judge(self, audio, candidates, rivals=(), confirming=False, **kw):
+            asked.append(candidates)
+            return super().judge(audio, candidates, rivals, confirming, **kw)
+
+    music = _swelling_music(30.0)
+    engine = PocketsphinxEngine(judge=Counting())
+    assert _decode(engine, music) == []
+    assert asked == [] and any("no speech" in v.reason for v in engine.verdicts)
+    monkeypatch.setattr(pocketsphinx_engine, "MIN_SPEECH_PROB", 0.0)  # without the check
+    assert _decode(PocketsphinxEngine(judge=Counting()), music) == [] and asked
