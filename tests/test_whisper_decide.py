@@ -59,3 +59,14 @@ def test_over_the_coach_only_the_barge_in_commands_keep_the_usual_bars() -> None
     stop = Hearing({"stop": -4.7}, -15.0, "Stop.", -4.7, "stop", ("stop",))
     assert decide(stop, strict=over_coach).command == "stop"
     assert not STRICT_OVER_COACH & {"stop", "pause", "softer", "next"}
+
+
+def test_stop_proposed_by_pocketsphinx_may_fall_further_short_of_whispers_spelling() -> None:
+    # A live "stop" over music: Whisper wrote "Let's tap." (-1.6) and scored "stop" -3.7.
+    tap = Hearing({"stop": -3.7}, -8.0, "Let's tap.", -1.6, "")
+    assert decide(tap, safe=frozenset({"stop", "pause", "softer"})).command == "stop"
+    # The same scores for a command where a false one costs more: not heard.
+    assert decide(Hearing({"resume": -3.7}, -8.0, "with you", -1.6, "")).command is None
+    # Nor a "stop" that falls short by more than the margin ("Let's stay." -0.5).
+    assert decide(Hearing({"stop": -3.7}, -8.0, "Let's stay.", -0.5, ""),
+                  safe=frozenset({"stop"})).command is None
