@@ -246,10 +246,12 @@ def test_over_the_coach_whisper_holds_all_but_the_barge_in_commands_strictly(jud
 
 
 def test_speech_probability_tells_commands_from_music(judge) -> None:
+    from voice_coach.engines.pocketsphinx_engine import MIN_SPEECH_PROB
+
     bed = to_int16(bench_data.music(4.0)[:64_000] * 0.3)
-    assert judge.speech_probability(bed) < 0.5
+    assert judge.speech_probability(bed) < 0.3
     for phrase, voice in (("stop", "slt"), ("next", "rms"), ("softer", "awb")):
-        assert judge.speech_probability(_over_music([phrase], voice)) > 0.5, phrase
+        assert judge.speech_probability(_over_music([phrase], voice)) > MIN_SPEECH_PROB, phrase
 
 
 def _swelling_music(seconds: float) -> np.ndarray:

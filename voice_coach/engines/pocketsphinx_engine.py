@@ -81,9 +81,11 @@ JUDGE_CANDIDATES = 3  # command phrases Whisper scores for one utterance, at mos
 # Whisper is asked only about utterances that hold speech at all (Silero VAD, ~5 ms): in live
 # sessions bumps of music and of the echo canceller's residue reached it ~11 times in the first
 # 18 s, each 0.4-1 s of a busy machine (it wrote "Thank you." for them), and the recogniser fell
-# seconds behind the microphone. On the full bench at 10 dB, the 65 utterances Whisper rightly
-# rescued all scored 0.6 or more; music alone scores 0.1-0.2.
-MIN_SPEECH_PROB = 0.5
+# seconds behind the microphone. Music alone scores 0.1-0.2 on the bench, but its bumps in a
+# live session 0.4-0.9 (after echo removal); the utterances Whisper rightly rescued on the full
+# bench scored 0.85+ at 10 dB, and at 0 dB 0.51-0.99 (4 of 86 under 0.7). At 0.7, 11 of the 20
+# Whisper calls on music in a live 75 s session were spared (at 0.5: 19 of 39).
+MIN_SPEECH_PROB = 0.7
 
 
 def _kws_threshold(n_phones: int) -> float:
@@ -330,7 +332,8 @@ class PocketsphinxEngine:
                                     suggest=self._suggestable, rivals_of=self._rivals,
                                     strict=self._strict())
         if opinion.command is None:
-            return replace(verdict, reason=f"{verdict.reason}; whisper: {opinion.detail}")
+            return replace(verdict, reason=f"{verdict.reason}; whisper: {opinion.detail}, "
+                                           f"vad {speech:.2f}")
         # The phrase it matched, not its free transcription ("Let's tap." for a "stop"): the
         # listener lets a command interrupt the coach by the words it was heard as.
         return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,

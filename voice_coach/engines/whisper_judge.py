@@ -118,7 +118,7 @@ class WhisperJudge:
     def speech_probability(self, audio: np.ndarray) -> float:
         """How surely the clip holds speech at all: the highest of Silero VAD's per-32 ms
         probabilities (the model faster-whisper ships; ~5 ms a clip, against Whisper's
-        0.4-1 s). Music alone gets 0.1-0.2; commands over music 10 dB under them, 0.6+."""
+        0.4-1 s). Music alone gets 0.1-0.2; commands over music 10 dB under them, 0.85+."""
         from faster_whisper.vad import get_vad_model
 
         x = np.asarray(audio)
