@@ -191,3 +191,32 @@ def test_live_virtual_devices_pairing_by_stream_clocks() -> None:
     assert result["erle_db"] > 8.0, result
     assert result["doubletalk_corr"] > raw["doubletalk_corr"] + 0.1, (raw, result)
     assert result["alone_corr"] > raw["alone_corr"], (raw, result)
+
+
+def test_looks_for_an_echo_less_often_while_there_is_none() -> None:
+    """With no echo path (headphones), the delay search drops from 4 to 1 look a second after
+    10 s; an echo that then appears is still found within a few seconds."""
+    rate, n = 16_000, 256
+    rng = np.random.default_rng(0)
+    aec = EchoCanceller(rate, engine="adaptive")
+    looks: list[int] = []
+    inner = aec._impl if hasattr(aec, "_impl") else aec
+    update = inner.delays.update
+
+    def counting(*args):
+        looks.append(inner._frames)
+        return update(*args)
+
+    inner.delays.update = counting
+    block = 1600
+    for i in range(int(20 * rate / block)):  # 20 s: reference playing, microphone hears none
+        ref = rng.standard_normal(block) * 0.1
+        aec.process(rng.standard_normal(block) * 0.001, ref)
+    per_s = rate / n
+    assert sum(f < 8 * per_s for f in looks) >= 28  # 4 a second at first
+    assert sum(f > 12 * per_s for f in looks) <= 9  # 1 a second once nothing was found
+    ref_all = rng.standard_normal(rate * 6) * 0.1
+    echo = np.concatenate([np.zeros(480), ref_all[:-480]]) * 0.5  # 30 ms later, half as loud
+    for i in range(0, len(ref_all), block):
+        aec.process(echo[i:i + block] + rng.standard_normal(block) * 0.001, ref_all[i:i + block])
+    assert aec.delay_ms is not None and abs(aec.delay_ms - 30.0) < 2.0

@@ -30,6 +30,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .clock_drift import HALF_TAPS, interpolate
 
+NO_ECHO_AFTER_S = 10.0  # no echo delay found in this long: look for it less often
+
 # Speex MDF's foreground/background decision constants (update when the background filter is
 # clearly better, back-track when it clearly diverged - typically through doubletalk).
 _VAR1_UPDATE = 0.5
@@ -228,9 +230,13 @@ class AdaptiveCanceller:
         # Look for the delay four times a second until found, then once a second to track it;
         # four times again while the latest look disagrees (a stall or a re-opened stream
         # moved the path: the filter is useless until the delay is followed).
+        # No echo to find for a while (headphones, a speaker far away, the room silent): once a
+        # second too. Searching four times a second for an echo that was not there cost a tenth
+        # of the session's CPU (profiled, live session with no echo path).
         locked = self.delay_samples is not None and (
             not self._recent or abs(self._recent[-1] - self.delay_samples) < 0.001 * self.rate)
-        every = self.estimate_every * (4 if locked else 1)
+        no_echo = self.delay_samples is None and self._frames > NO_ECHO_AFTER_S * self.rate / n
+        every = self.estimate_every * (4 if locked or no_echo else 1)
         if self._frames % every == 0:
             self._track_delay()
         end = len(self._ref) - self._align
