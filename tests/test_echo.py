@@ -209,7 +209,7 @@ def test_looks_for_an_echo_less_often_while_there_is_none() -> None:
 
     inner.delays.update = counting
     block = 1600
-    for i in range(int(20 * rate / block)):  # 20 s: reference playing, microphone hears none
+    for _ in range(int(20 * rate / block)):  # 20 s: reference playing, microphone hears none
         ref = rng.standard_normal(block) * 0.1
         aec.process(rng.standard_normal(block) * 0.001, ref)
     per_s = rate / n

@@ -143,3 +143,16 @@ def test_recogniser_process_traces_its_verdicts(tmp_path, monkeypatch) -> None:
     accepted = [r for r in rows if r["command"] == "stop"]
     assert [d.command for d in heard] == ["stop"] and len(accepted) == 1
     assert accepted[0]["reason"] == "ok" and ends[0] <= accepted[0]["at_s"] <= ends[0] + 1.0
+
+
+def test_a_trace_file_that_cannot_be_written_stops_the_trace_not_the_listening(tmp_path,
+                                                                               capsys) -> None:
+    from voice_coach.engines.process_engine import _VerdictTrace
+
+    engine = PocketsphinxEngine()
+    trace = _VerdictTrace(engine, str(tmp_path / "no such folder" / "verdicts.jsonl"))
+    audio, _ = scene(["stop"], "rms")
+    for c in chunks(audio):
+        engine.feed(c)
+        trace.write_new()  # would raise on every block
+    assert engine.verdicts and "not tracing" in capsys.readouterr().err

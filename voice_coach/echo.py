@@ -231,8 +231,8 @@ class AdaptiveCanceller:
         # four times again while the latest look disagrees (a stall or a re-opened stream
         # moved the path: the filter is useless until the delay is followed).
         # No echo to find for a while (headphones, a speaker far away, the room silent): once a
-        # second too. Searching four times a second for an echo that was not there cost a tenth
-        # of the session's CPU (profiled, live session with no echo path).
+        # second too. Searching four times a second for an echo that was not there took about a
+        # quarter of the canceller's time (profiled live; 5.6 -> 4.1 % of a core without it).
         locked = self.delay_samples is not None and (
             not self._recent or abs(self._recent[-1] - self.delay_samples) < 0.001 * self.rate)
         no_echo = self.delay_samples is None and self._frames > NO_ECHO_AFTER_S * self.rate / n

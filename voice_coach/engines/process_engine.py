@@ -11,6 +11,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -36,10 +37,15 @@ class _VerdictTrace:
         if not self._path or verdicts is None or len(verdicts) == self._done:
             return
         at_s = round(getattr(self._engine, "stream_s", 0.0), 2)
-        with open(self._path, "a", encoding="utf-8") as out:
-            for v in verdicts[self._done:]:
-                row = {"at_s": at_s, **{k: getattr(v, k) for k in v.__dataclass_fields__}}
-                out.write(json.dumps(row, default=str) + "\n")
+        try:
+            with open(self._path, "a", encoding="utf-8") as out:
+                for v in verdicts[self._done:]:
+                    row = {"at_s": at_s, **{k: getattr(v, k) for k in v.__dataclass_fields__}}
+                    out.write(json.dumps(row, default=str) + "\n")
+        except OSError as err:  # a diagnostic must never stop the listening: say so, stop it
+            print(f"voice-coach: cannot write {TRACE_ENV}={self._path} ({err.strerror}); "
+                  "not tracing", file=sys.stderr)
+            self._path = None
         self._done = len(verdicts)
 
 
