@@ -200,7 +200,7 @@ def test_looks_for_an_echo_less_often_while_there_is_none() -> None:
     rng = np.random.default_rng(0)
     aec = EchoCanceller(rate, engine="adaptive")
     looks: list[int] = []
-    inner = aec._impl if hasattr(aec, "_impl") else aec
+    inner = aec._impl
     update = inner.delays.update
 
     def counting(*args):

@@ -86,6 +86,12 @@ def available() -> bool:
     return model_path() is not None and importlib.util.find_spec("faster_whisper") is not None
 
 
+def _as_float(audio: np.ndarray) -> np.ndarray:
+    """16 kHz mono as float32 in [-1, 1], from int16 samples or floats."""
+    x = np.asarray(audio)
+    return x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
+
+
 _QUESTION_WORDS = ("what", "how", "can", "where", "when", "why", "who")
 
 
@@ -121,8 +127,7 @@ class WhisperJudge:
         0.4-1 s). Music alone gets 0.1-0.2; commands over music 10 dB under them, 0.85+."""
         from faster_whisper.vad import get_vad_model
 
-        x = np.asarray(audio)
-        x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
+        x = _as_float(audio)
         if len(x) == 0:
             return 0.0
         x = np.pad(x, (0, -len(x) % VAD_WINDOW))
@@ -145,8 +150,7 @@ class WhisperJudge:
         `strict`: commands it names only on its own clear hearing (the STRICT_ bars)."""
         from faster_whisper.audio import pad_or_trim
 
-        x = np.asarray(audio)
-        x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
+        x = _as_float(audio)
         if len(x) < SAMPLE_RATE // 10 or not candidates:
             return Opinion(None, "", -99.0)
         confirmed = commands.command_for_phrase(candidates[0]) if confirming else None
