@@ -133,16 +133,40 @@ def test_recogniser_process_traces_its_verdicts(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(TRACE_ENV, str(trace))
     audio, ends = scene(["stop"], "rms")
     engine = ProcessEngine("pocketsphinx", None)
+    heard: list[Detection] = []
     try:
         for c in chunks(audio):
-            engine.feed(c)
-        heard = engine.flush()
+            heard += engine.feed(c)
+        heard += engine.flush()
     finally:
         engine.close()
     rows = [json.loads(line) for line in trace.read_text().splitlines()]
     accepted = [r for r in rows if r["command"] == "stop"]
     assert [d.command for d in heard] == ["stop"] and len(accepted) == 1
     assert accepted[0]["reason"] == "ok" and ends[0] <= accepted[0]["at_s"] <= ends[0] + 1.0
+
+
+def test_the_recogniser_process_hands_over_a_command_without_waiting_for_more_audio() -> None:
+    """Read only with the next block fed, a command waited up to a block in the pipe: a tenth
+    of the 300 ms the acknowledgement has. A receiver gets it the moment it is decided."""
+    import threading
+
+    from voice_coach.engines.process_engine import ProcessEngine
+
+    audio, ends = scene(["stop"], "rms")
+    engine = ProcessEngine("pocketsphinx", None)
+    arrived = threading.Event()
+    heard: list[Detection] = []
+    engine.deliver_to(lambda detections: (heard.extend(detections), arrived.set()))
+    try:
+        returned = [d for c in chunks(audio) for d in engine.feed(c)]
+        assert arrived.wait(30.0), "no command arrived without a further block or a flush"
+        assert [d.command for d in heard] == ["stop"] and returned == []
+        assert engine.flush() == []
+    finally:
+        engine.close()
+    with pytest.raises(RuntimeError, match="ended"):
+        engine.feed(audio[:1600])
 
 
 def test_a_trace_file_that_cannot_be_written_stops_the_trace_not_the_listening(tmp_path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import threading
 import time
 
 import numpy as np
@@ -171,3 +172,25 @@ def test_what_played_under_the_words_decides_not_the_moment_of_the_verdict(room_
     heard, listener = heard_while_the_coach_speaks(engine, "Press harder now.")
     assert heard == ["louder"]
     assert listener.status.ignored == 1
+
+
+class HandingOverEngine(CountingEngine):
+    """Like the recogniser in its own process: hands what it heard to a receiver, from a thread
+    of its own, some time after the block that held it."""
+
+    def deliver_to(self, receiver):
+        self.receiver = receiver
+
+    def feed(self, chunk):
+        heard = super().feed(chunk)
+        if heard:
+            threading.Timer(0.3, self.receiver, args=(heard,)).start()
+        return []
+
+
+def test_commands_handed_over_between_blocks_are_delivered_and_still_checked(room_noise):
+    engine = HandingOverEngine(SAID)
+    heard, listener = heard_while_the_coach_speaks(
+        engine, "Ask if they want less pressure, then move on.")
+    assert heard == ["harder", "louder", "stop", "softer", "softer", "next"]
+    assert listener.status.ignored == 2  # the coach's own words, as when fed back directly

@@ -15,6 +15,10 @@ from .stream_clock import SampleClock
 
 RATE = 16_000
 CHUNK_S = 0.1  # 100 ms: small enough for ~0.1 s reaction, large enough to keep Python overhead low
+# The microphone's blocks are shorter: a command's end waits in the device's buffer until its
+# block is full, and the acknowledgement has 300 ms in all. 1024 frames is the smallest block
+# ENVIRONMENT.md found free of overruns under load (64 ms at 16 kHz).
+MIC_BLOCK_S = 0.064
 
 
 def to_float_mono(data: bytes, width: int, channels: int) -> np.ndarray:
@@ -146,7 +150,7 @@ def _import_sounddevice() -> Any:
 class Microphone:
     """Live capture: opens the device at a rate it supports and resamples to 16 kHz mono."""
 
-    def __init__(self, device: str | int | None = None, block_s: float = CHUNK_S) -> None:
+    def __init__(self, device: str | int | None = None, block_s: float = MIC_BLOCK_S) -> None:
         self._device = int(device) if isinstance(device, str) and device.isdigit() else device
         self._block_s = block_s
         # (block, stream time of its first sample if the clock re-anchored there, else None)

@@ -74,10 +74,12 @@ class Listener:
         self._thread: threading.Thread | None = None
         self._last_speaking_at = -1e9
         self._reported_ok = True  # the microphone was checked before the session started
+        self._recently = False  # the coach was speaking in the block fed last
         self.status = ListenerStatus()
         self.engine_name = engine.name
 
     def start(self) -> None:
+        self._receive_from(self._engine)
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
         self._thread.start()
 
@@ -142,6 +144,7 @@ class Listener:
                 if speaking:
                     self._last_speaking_at = now
                 recently = speaking or now - self._last_speaking_at < SPEAKING_HANGOVER_S
+            self._recently = recently
             try:
                 engine.set_coach_speaking(recently)
                 detections = engine.feed(block)
@@ -151,10 +154,22 @@ class Listener:
                 if close is not None:  # a recogniser process that misbehaved: end it
                     close()
                 engine = self._make_engine()
+                self._receive_from(engine)
                 continue
             for detection in detections:
                 self._deliver(detection, recently)
         return engine
+
+    def _receive_from(self, engine: Engine) -> None:
+        """An engine in a process of its own can hand over what it heard the moment it is
+        decided, on its receiving thread, rather than with the next block's feed()."""
+        deliver_to = getattr(engine, "deliver_to", None)
+        if deliver_to is not None:
+            deliver_to(self._deliver_all)
+
+    def _deliver_all(self, detections: list[Detection]) -> None:
+        for detection in detections:
+            self._deliver(detection, self._recently)
 
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
         if detection.during_coach is not None:  # the engine knows what played under the words

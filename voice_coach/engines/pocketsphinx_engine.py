@@ -306,6 +306,8 @@ class PocketsphinxEngine:
             return verdict
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         audio = self._ring_slice(utt.start - pad, utt.end + pad)
+        if (speech := self._judge.speech_probability(audio)) < MIN_SPEECH_PROB:
+            return replace(verdict, reason=f"{verdict.reason}; no speech (vad {speech:.2f})")
         # The command that fits best, and a few of the spotter's proposals (the longest): it
         # proposes a dozen phrases for any stretch of speech, and scoring them all made Whisper
         # the listener's bottleneck (1.5 s a call, measured live).
@@ -326,8 +328,6 @@ class PocketsphinxEngine:
         candidates = candidates[:JUDGE_CANDIDATES]
         if not candidates:
             return verdict
-        if (speech := self._judge.speech_probability(audio)) < MIN_SPEECH_PROB:
-            return replace(verdict, reason=f"{verdict.reason}; no speech (vad {speech:.2f})")
         opinion = self._judge.judge(audio, candidates, safe=SAFE_COMMANDS,
                                     suggest=self._suggestable, rivals_of=self._rivals,
                                     strict=self._strict())

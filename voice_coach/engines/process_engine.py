@@ -13,6 +13,7 @@ import os
 import queue
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,12 @@ class ProcessEngine:
         # Messages go out on a thread of their own: when the recogniser falls behind, the pipe
         # fills and a send waits; the listener must not wait with it.
         self._outbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        # Detections are read as soon as the recogniser sends them, on a thread of their own:
+        # read only when the next block went in, each waited up to a block (100 ms) in the pipe.
+        self._on_heard: Callable[[list[Detection]], None] | None = None
+        self._heard: queue.Queue[Detection] = queue.Queue()
+        self._flushed: queue.Queue[list[Detection] | None] = queue.Queue()
+        self._ended = threading.Event()
         threading.Thread(target=self._send_all, name="recogniser-feed", daemon=True).start()
         if not self._conn.poll(START_TIMEOUT_S):
             self.close()
@@ -106,28 +113,55 @@ class ProcessEngine:
             self.close()
             raise UserError(detail)
         self.name = str(detail)
+        threading.Thread(target=self._receive_all, name="recogniser-heard", daemon=True).start()
+
+    def deliver_to(self, on_heard: Callable[[list[Detection]], None] | None) -> None:
+        """Hand each batch of detections to `on_heard` (on the receiving thread) the moment it
+        arrives, instead of returning it from the next feed()."""
+        self._on_heard = on_heard
 
     def feed(self, chunk: np.ndarray) -> list[Detection]:
-        """Queue the chunk and return what the recogniser has heard so far, without waiting:
-        the caller's echo removal must keep up with the microphone while Whisper thinks for a
-        second (waiting here, the listener fell seconds behind, past the playback it pairs
-        with, and the coach's own voice reached the recogniser uncancelled)."""
+        """Queue the chunk and return what the recogniser has heard since the last call (none
+        once deliver_to() has a receiver), without waiting: the caller's echo removal must keep
+        up with the microphone while Whisper thinks for a second (waiting here, the listener
+        fell seconds behind, past the playback it pairs with, and the coach's own voice reached
+        the recogniser uncancelled)."""
+        if self._ended.is_set():
+            raise RuntimeError(f"the {self.name} recogniser process ended")
         self._outbox.put(("feed", chunk))
-        heard: list[Detection] = []
-        while self._conn.poll():
-            _, detections = self._conn.recv()
-            heard += detections
-        return heard
+        return self._take_heard()
 
     def flush(self) -> list[Detection]:
         """Everything still to be heard, once the recogniser has caught up."""
         self._outbox.put(("flush", None))
+        last = self._flushed.get()
+        if last is None:
+            raise RuntimeError(f"the {self.name} recogniser process ended")
+        return self._take_heard() + last
+
+    def _take_heard(self) -> list[Detection]:
         heard: list[Detection] = []
-        while True:  # waiting on the pipe releases our GIL
-            kind, detections = self._conn.recv()
-            heard += detections
-            if kind == "flushed":
+        while True:
+            try:
+                heard.append(self._heard.get_nowait())
+            except queue.Empty:
                 return heard
+
+    def _receive_all(self) -> None:
+        while True:
+            try:
+                kind, detections = self._conn.recv()
+            except (EOFError, OSError):  # the recogniser is gone: feed() and flush() say so
+                self._ended.set()
+                self._flushed.put(None)
+                return
+            if kind == "flushed":
+                self._flushed.put(detections)
+            elif (on_heard := self._on_heard) is not None:
+                on_heard(detections)
+            else:
+                for detection in detections:
+                    self._heard.put(detection)
 
     def set_coach_speaking(self, speaking: bool) -> None:
         if speaking != self._speaking:
@@ -147,3 +181,4 @@ class ProcessEngine:
         self._proc.join(timeout=2)
         if self._proc.is_alive():
             self._proc.kill()
+        self._ended.set()
