@@ -21,16 +21,32 @@ JUMP_SAMPLES = 16.0  # estimates this far (1 ms) off the fitted line: a jump (st
 MAX_SKEW = 2e-3  # clocks run at most this far apart; anything more is a mismeasure
 
 
+# The kernel for every fractional position, at 1/PHASES of a sample: worked out once rather
+# than for every sample (cosines and a sinc for each of 16 taps, measured ~10 % of the live
+# app's time). Rounding a position to the nearest phase moves it by 1/1024 sample at most:
+# ~-56 dB at 4 kHz, below the windowed sinc's own error.
+PHASES = 512
+
+
+def _kernels() -> np.ndarray:
+    taps = np.arange(-HALF_TAPS + 1, HALF_TAPS + 1)
+    dist = taps[None, :] - (np.arange(PHASES + 1) / PHASES)[:, None]
+    window = (0.42 + 0.5 * np.cos(np.pi * dist / HALF_TAPS)
+              + 0.08 * np.cos(2 * np.pi * dist / HALF_TAPS))
+    return (np.sinc(dist) * window).astype(np.float32)
+
+
+_KERNELS = _kernels()
+_TAPS = np.arange(-HALF_TAPS + 1, HALF_TAPS + 1)
+
+
 def interpolate(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """`x` at fractional `positions` (indices into x; the ends clamp), band-limited: a
     Blackman-windowed sinc over 2 x HALF_TAPS samples."""
     base = np.floor(positions).astype(np.int64)
-    taps = np.arange(-HALF_TAPS + 1, HALF_TAPS + 1)
-    dist = taps[None, :] - (positions - base)[:, None]
-    window = (0.42 + 0.5 * np.cos(np.pi * dist / HALF_TAPS)
-              + 0.08 * np.cos(2 * np.pi * dist / HALF_TAPS))
-    idx = np.clip(base[:, None] + taps[None, :], 0, len(x) - 1)
-    return (x[idx] * np.sinc(dist) * window).sum(axis=1).astype(np.float32)
+    phase = np.rint((positions - base) * PHASES).astype(np.int64)
+    idx = np.clip(base[:, None] + _TAPS[None, :], 0, len(x) - 1)
+    return np.einsum("ij,ij->i", x[idx].astype(np.float32), _KERNELS[phase])
 
 
 class ClockDrift:
