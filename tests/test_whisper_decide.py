@@ -70,3 +70,18 @@ def test_stop_proposed_by_pocketsphinx_may_fall_further_short_of_whispers_spelli
     # Nor a "stop" that falls short by more than the margin ("Let's stay." -0.5).
     assert decide(Hearing({"stop": -3.7}, -8.0, "Let's stay.", -0.5, ""),
                   safe=frozenset({"stop"})).command is None
+
+
+def test_confirming_weighs_the_command_it_could_be_mixed_up_with() -> None:
+    # pocketsphinx accepted "lighter" (softer); the engine also asks about "louder". Whisper
+    # fits "louder" clearly better and near its own "Lauder.": that is what was said.
+    louder = Hearing({"lighter": -7.5, "louder": -3.0}, -99.0, "Lauder.", -2.5, "")
+    assert decide(louder, confirmed="softer").command == "louder"
+    # "louder" fits a little better but is far from what Whisper wrote ("Letter."): not heard
+    # well enough to be taken, and the softer asked about is still judged on its own bars.
+    unclear = Hearing({"lighter": -4.0, "louder": -3.5}, -99.0, "Letter.", -1.0, "")
+    assert decide(unclear, confirmed="softer").command == "softer"
+    # A strict command is never taken as the mix-up unless Whisper wrote it down clearly, and
+    # a "too hard" that it fits much worse than "harder" is not confirmed either.
+    too_hard = Hearing({"too hard": -8.0, "harder": -1.0}, -99.0, "Hard.", -1.5, "")
+    assert decide(too_hard, confirmed="softer", strict=HARDER).command is None

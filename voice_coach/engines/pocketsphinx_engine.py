@@ -141,6 +141,7 @@ class PocketsphinxEngine:
             # terms: "text" beats "next" when it fits the sound better.
             self._decoys = set(ps_model.decoys_for_commands(self._ver, phrases))
             self._rivals = {p: ps_model.similar_decoys(self._ver, p) for p in phrases}
+            self._mixups = {p: ps_model.similar_commands(self._ver, p) for p in phrases}
             # What Whisper may put forward by itself: not the strict commands.
             self._suggestable = [p for p in phrases
                                  if commands.command_for_phrase(p) not in STRICT_COMMANDS]
@@ -349,13 +350,16 @@ class PocketsphinxEngine:
         self-trigger test the room's music, with nobody speaking, passed the verifier as "too
         hard" now and then, and once as "slower" (at 0.999 confidence). Costs Whisper's time
         (0.4-1.5 s) on the others. Where Whisper clearly hears a different command, that one is
-        taken (pocketsphinx's "keep going" for a "go back" over music)."""
+        taken (pocketsphinx's "keep going" for a "go back" over music), and so is a command
+        that sounds like it, if Whisper clearly hears that one ("lighter" for a "louder": a
+        wrong softer in live sessions)."""
         if (self._judge is None or verdict.reason != "ok" or verdict.command is None
                 or (verdict.text == verdict.command and verdict.command in UNCONFIRMED)):
             return verdict
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad),
-                                    [verdict.text], confirming=True, rivals_of=self._rivals,
+                                    [verdict.text, *self._mixups.get(verdict.text, ())],
+                                    confirming=True, rivals_of=self._rivals,
                                     strict=self._strict())
         if opinion.command == verdict.command:
             return verdict

@@ -128,6 +128,19 @@ def similar_decoys(decoder: Any, phrase: str) -> list[str]:
     return out
 
 
+def similar_commands(decoder: Any, phrase: str) -> list[str]:
+    """The phrases of other commands that sound like `phrase`, up to half its phones apart
+    ("louder" for "lighter", "skip" for "stop", "volume down" for "volume up"): the mix-ups a
+    recogniser can make between commands, which a second opinion must weigh."""
+    own = commands.command_for_phrase(phrase)
+    variants = _pronounced(decoder, phrase)
+    limit = max(1, len(variants[0]) // 2)
+    return [other for other in commands.phrases()
+            if commands.command_for_phrase(other) != own
+            and min(_edit_distance(a, b) for a in variants
+                    for b in _pronounced(decoder, other)) <= limit]
+
+
 def _pronounced(decoder: Any, phrase: str) -> list[list[str]]:
     """The phone strings of a phrase: every dictionary variant of a one-word phrase."""
     if " " in phrase:

@@ -228,8 +228,23 @@ class Hearing:
 def decide(h: Hearing, confirmed: str | None = None, safe: frozenset[str] = frozenset(),
            strict: frozenset[str] = frozenset()) -> Opinion:
     """The command Whisper's scores name, if any, by the bars above. `confirmed`: the command
-    another recogniser accepted (confirming mode)."""
+    another recogniser accepted (confirming mode), asked about with the phrases of other
+    commands that sound like it ("louder" for its "lighter"): one of those that fits best is
+    taken only if it clears the full bars; otherwise the confirmed command is judged, with the
+    other as its rival."""
     best = max(sorted(h.scores), key=lambda c: h.scores[c])
+    opinion = _judged(h, best, confirmed, safe, strict)
+    if (opinion.command is None and confirmed is not None and best not in h.added
+            and commands.command_for_phrase(best) != confirmed):
+        own = [c for c in sorted(h.scores) if commands.command_for_phrase(c) == confirmed]
+        if own:
+            return _judged(h, max(own, key=lambda c: h.scores[c]), confirmed, safe, strict)
+    return opinion
+
+
+def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
+            strict: frozenset[str]) -> Opinion:
+    """Is `best` (a candidate phrase) heard, by the bars for its command?"""
     fit, command = h.scores[best], commands.command_for_phrase(best)
     # The other commands among the candidates are rivals too: a phrase Whisper put forward
     # itself ("lighter" for a "louder") must stand out from them, not only be likely.
