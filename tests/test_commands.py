@@ -84,3 +84,18 @@ def test_holds_matches_whole_words_only():
     assert commands.holds("When ready, say next.", "next")
     assert not commands.holds("Nonstop strokes.", "stop")
     assert not commands.holds("anything", "")
+
+
+def test_a_phrase_wrapped_in_filler_words_is_still_the_command() -> None:
+    assert commands.carried_phrase("A little harder.") == "harder"
+    assert commands.carried_phrase("Okay, next.") == "next"
+    assert commands.carried_phrase("Go back, please.") == "go back"  # the longer phrase
+    assert commands.carried_phrase("Could you go a bit softer?") == "softer"
+    assert commands.carried_phrase("a little more pressure") == "more pressure"
+    assert commands.carried_phrase("That hurts!") == "that hurts"
+    # Other words around it: a sentence, not a command.
+    assert commands.carried_phrase("My back is tight.") is None
+    assert commands.carried_phrase("Don't stop.") is None
+    assert commands.carried_phrase("And then stop.") is None  # a story, not a request
+    assert commands.carried_phrase("That's harder than it looks.") is None
+    assert commands.carried_phrase("Please.") is None

@@ -283,3 +283,25 @@ def test_whisper_is_not_asked_about_music_alone(judge, monkeypatch) -> None:
     assert asked == [] and any("no speech" in v.reason for v in engine.verdicts)
     monkeypatch.setattr(pocketsphinx_engine, "MIN_SPEECH_PROB", 0.0)  # without the check
     assert _decode(PocketsphinxEngine(judge=Counting()), music) == [] and asked
+
+
+def _with_music(phrases: list[str], voice: str, snr_db: float) -> np.ndarray:
+    gap = np.zeros(24_000, np.int16)
+    audio = np.concatenate([gap] + [x for p in phrases for x in (spoken(p, voice), gap)])
+    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-snr_db / 20)
+    return to_int16(audio.astype(np.float32) / 32768 + bed)
+
+
+def test_a_command_wrapped_in_filler_words_is_heard_and_a_sentence_is_not(judge) -> None:
+    """People say "a little softer, please", not only "softer": pocketsphinx turns those down
+    (more was said than a command) and Whisper, asked, names the command when all else it
+    wrote is filler words. "My back is really tight" holds "back" and is no command. Over
+    the coach, such sentences are its own: not taken."""
+    said = ["a little softer please", "repeat that", "my back is really tight", "louder please"]
+    audio = _with_music(said, "rms", 20.0)
+    engine = PocketsphinxEngine(judge=judge)
+    assert _decode(engine, audio) == ["softer", "repeat", "louder"], [
+        (v.text, v.reason) for v in engine.verdicts if v.reason != "no utterance here"]
+    engine = PocketsphinxEngine(judge=judge)
+    engine.set_coach_speaking(True)
+    assert _decode(engine, audio) == []

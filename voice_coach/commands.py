@@ -96,6 +96,28 @@ def parse(text: str) -> Parsed | None:
     return Parsed(_PHRASE_TO_COMMAND[best[2]], best[2], best[2] in _PAIN)
 
 
+# Words people wrap a command in ("a little softer, please", "okay, next", "repeat that"):
+# politeness and hesitation, nothing that links a sentence ("and then stop" is a story, not a
+# command). A phrase with only these around it is still that command; anything else around it
+# ("my back is tight", "don't stop") is not a command at all.
+FILLERS: frozenset[str] = frozenset({
+    "please", "a", "the", "bit", "little", "okay", "ok", "um", "uh", "er", "oh", "yeah", "just",
+    "now", "that", "can", "could", "you", "go"})
+
+
+def carried_phrase(text: str) -> str | None:
+    """The command phrase `text` holds with nothing but FILLERS around it ("A little harder."
+    holds "harder"), the longest if several; None if there is none, or more than fillers."""
+    words = normalize(text)
+    for phrase in sorted(_PHRASE_TO_COMMAND, key=lambda p: -len(p.split())):
+        n = len(phrase.split())
+        for i in range(len(words) - n + 1):
+            if (" ".join(words[i:i + n]) == phrase
+                    and all(w in FILLERS for w in words[:i] + words[i + n:])):
+                return phrase
+    return None
+
+
 def phrases() -> list[str]:
     """Every phrase of every command, in table order (for recogniser grammars)."""
     return [p for c in COMMANDS for p in c.phrases]

@@ -76,6 +76,10 @@ RING_S = 6.0
 # utterance it hears.
 RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too short",
              "no word segments")
+# ... and, while the coach is silent, a command said with more around it ("a little softer,
+# please", "okay, next"): Whisper names it only if all else it wrote is filler words
+# (commands.carried_phrase). Over the coach these are its own sentences.
+RESCUABLE_IN_CARRIER = ("more was said than a command", "not said on its own")
 JUDGE_PAD_S = 0.3
 JUDGE_CANDIDATES = 3  # command phrases Whisper scores for one utterance, at most
 # Whisper is asked only about utterances that hold speech at all (Silero VAD, ~5 ms): in live
@@ -302,8 +306,9 @@ class PocketsphinxEngine:
         coach (-3, then -4) turned down "stop" said over it on the virtual devices (-3.0 to
         -5.3) and kept no more of the coach's own sentences out (bench narration, -4 to -6: the
         same one false "next")."""
+        rescuable = RESCUABLE if self._coach else RESCUABLE + RESCUABLE_IN_CARRIER
         if (self._judge is None or verdict.command is not None
-                or not verdict.reason.startswith(RESCUABLE)):
+                or not verdict.reason.startswith(rescuable)):
             return verdict
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         audio = self._ring_slice(utt.start - pad, utt.end + pad)
@@ -331,7 +336,7 @@ class PocketsphinxEngine:
             return verdict
         opinion = self._judge.judge(audio, candidates, safe=SAFE_COMMANDS,
                                     suggest=self._suggestable, rivals_of=self._rivals,
-                                    strict=self._strict())
+                                    strict=self._strict(), carriers=not self._coach)
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; whisper: {opinion.detail}, "
                                            f"vad {speech:.2f}")
@@ -360,7 +365,7 @@ class PocketsphinxEngine:
         opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad),
                                     [verdict.text, *self._mixups.get(verdict.text, ())],
                                     confirming=True, rivals_of=self._rivals,
-                                    strict=self._strict())
+                                    strict=self._strict(), carriers=not self._coach)
         if opinion.command == verdict.command:
             return verdict
         if opinion.command is not None:  # it clearly heard another ("Go back." for "keep going")

@@ -137,7 +137,7 @@ class WhisperJudge:
     def judge(self, audio: np.ndarray, candidates: list[str], rivals: Sequence[str] = (),
               confirming: bool = False, safe: frozenset[str] = frozenset(),
               suggest: Collection[str] = (), rivals_of: Mapping[str, Sequence[str]] | None = None,
-              strict: frozenset[str] = frozenset()) -> Opinion:
+              strict: frozenset[str] = frozenset(), carriers: bool = True) -> Opinion:
         """Which of `candidates` (command phrases) was said, if any, against `rivals` (words
         that sound like them) and Whisper's own transcription. `audio`: 16 kHz mono, int16 or
         float in [-1, 1]. `confirming`: the candidate was already accepted by another
@@ -147,7 +147,10 @@ class WhisperJudge:
         phrases that Whisper may add to the candidates, the SUGGESTED ones whose first word it
         finds likeliest. `rivals_of`: the sound-alikes of each phrase, scored as rivals for the
         candidates and for the phrases Whisper adds (suggested, or written down by itself).
-        `strict`: commands it names only on its own clear hearing (the STRICT_ bars)."""
+        `strict`: commands it names only on its own clear hearing (the STRICT_ bars).
+        `carriers`: what Whisper writes counts as a command also with fillers around it ("A
+        little softer, please."); off over the coach, whose sentences hold such phrases ("you
+        can go deeper")."""
         from faster_whisper.audio import pad_or_trim
 
         x = _as_float(audio)
@@ -160,7 +163,8 @@ class WhisperJudge:
             encoded = self._model.encode(pad_or_trim(features))
             free, first_word = self._transcribe(encoded)
             free = free.strip()
-            written = " ".join(commands.normalize(free))
+            exact = " ".join(commands.normalize(free))
+            written = (commands.carried_phrase(free) if carriers else None) or exact
             added: list[str] = []
             if commands.command_for_phrase(written) is not None:
                 added.append(written)  # it wrote a command down itself
@@ -232,13 +236,18 @@ def decide(h: Hearing, confirmed: str | None = None, safe: frozenset[str] = froz
     commands that sound like it ("louder" for its "lighter"): one of those that fits best is
     taken only if it clears the full bars; otherwise the confirmed command is judged, with the
     other as its rival."""
-    best = max(sorted(h.scores), key=lambda c: h.scores[c])
+    def fit(phrase: str) -> float:
+        # What Whisper wrote fits as well as its own words: "softer" alone fits "A little
+        # softer, please." badly, yet that is what it heard.
+        return max(h.scores[phrase], h.free_fit) if phrase == h.written else h.scores[phrase]
+
+    best = max(sorted(h.scores), key=fit)
     opinion = _judged(h, best, confirmed, safe, strict)
     if (opinion.command is None and confirmed is not None and best not in h.added
             and commands.command_for_phrase(best) != confirmed):
         own = [c for c in sorted(h.scores) if commands.command_for_phrase(c) == confirmed]
         if own:
-            return _judged(h, max(own, key=lambda c: h.scores[c]), confirmed, safe, strict)
+            return _judged(h, max(own, key=fit), confirmed, safe, strict)
     return opinion
 
 
