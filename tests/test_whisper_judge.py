@@ -127,10 +127,7 @@ def test_the_judge_overturns_a_sound_alike_and_only_for_the_right_command(judge)
     """Commands from a voice pocketsphinx mishears over music 10 dB under it: with Whisper's
     second opinion more of them are heard, and nothing it adds is out of place."""
     phrases = ["stop", "next", "louder", "pause", "softer", "harder", "next", "stop"]
-    gap = np.zeros(24_000, np.int16)
-    audio = np.concatenate([gap] + [x for p in phrases for x in (spoken(p, "slt"), gap)])
-    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-10 / 20)
-    audio = to_int16(audio.astype(np.float32) / 32768 + bed)
+    audio = _over_music(phrases, "slt")
     alone = _decode(PocketsphinxEngine(), audio)
     helped_engine = PocketsphinxEngine(judge=judge)
     helped = _decode(helped_engine, audio)
@@ -155,10 +152,10 @@ def test_confirming_an_accepted_phrase_asks_for_plausibility_not_proof(judge) ->
         assert judge.judge(music, [phrase], [], confirming=True).command is None, phrase
 
 
-def _over_music(phrases: list[str], voice: str) -> np.ndarray:
+def _over_music(phrases: list[str], voice: str, snr_db: float = 10.0) -> np.ndarray:
     gap = np.zeros(24_000, np.int16)
     audio = np.concatenate([gap] + [x for p in phrases for x in (spoken(p, voice), gap)])
-    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-10 / 20)
+    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-snr_db / 20)
     return to_int16(audio.astype(np.float32) / 32768 + bed)
 
 
@@ -285,20 +282,13 @@ def test_whisper_is_not_asked_about_music_alone(judge, monkeypatch) -> None:
     assert _decode(PocketsphinxEngine(judge=Counting()), music) == [] and asked
 
 
-def _with_music(phrases: list[str], voice: str, snr_db: float) -> np.ndarray:
-    gap = np.zeros(24_000, np.int16)
-    audio = np.concatenate([gap] + [x for p in phrases for x in (spoken(p, voice), gap)])
-    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-snr_db / 20)
-    return to_int16(audio.astype(np.float32) / 32768 + bed)
-
-
 def test_a_command_wrapped_in_filler_words_is_heard_and_a_sentence_is_not(judge) -> None:
     """People say "a little softer, please", not only "softer": pocketsphinx turns those down
     (more was said than a command) and Whisper, asked, names the command when all else it
     wrote is filler words. "My back is really tight" holds "back" and is no command. Over
     the coach, such sentences are its own: not taken."""
     said = ["a little softer please", "repeat that", "my back is really tight", "louder please"]
-    audio = _with_music(said, "rms", 20.0)
+    audio = _over_music(said, "rms", snr_db=20.0)
     engine = PocketsphinxEngine(judge=judge)
     assert _decode(engine, audio) == ["softer", "repeat", "louder"], [
         (v.text, v.reason) for v in engine.verdicts if v.reason != "no utterance here"]
