@@ -169,6 +169,30 @@ def test_the_recogniser_process_hands_over_a_command_without_waiting_for_more_au
         engine.feed(audio[:1600])
 
 
+def test_a_receiver_that_fails_is_reported_by_the_next_block_not_lost_silently() -> None:
+    """The listener rebuilds a recogniser whose feed() raises; a receiver that failed must not
+    leave one that takes blocks and never hears anything again."""
+    import time
+
+    from voice_coach.engines.process_engine import ProcessEngine
+
+    def broken(detections: list[Detection]) -> None:
+        raise ValueError("receiver bug")
+
+    audio, _ = scene(["stop"], "rms")
+    engine = ProcessEngine("pocketsphinx", None)
+    engine.deliver_to(broken)
+    try:
+        with pytest.raises(RuntimeError, match="lost a detection .*receiver bug"):
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline:
+                for c in chunks(audio):
+                    engine.feed(c)
+                time.sleep(0.1)
+    finally:
+        engine.close()
+
+
 def test_a_trace_file_that_cannot_be_written_stops_the_trace_not_the_listening(tmp_path,
                                                                                capsys) -> None:
     from voice_coach.engines.process_engine import _VerdictTrace

@@ -94,12 +94,13 @@ class ProcessEngine:
         # Messages go out on a thread of their own: when the recogniser falls behind, the pipe
         # fills and a send waits; the listener must not wait with it.
         self._outbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
-        # Detections are read as soon as the recogniser sends them, on a thread of their own:
-        # read only when the next block went in, each waited up to a block (100 ms) in the pipe.
+        # Detections are read the moment the recogniser sends them, on a thread of their own
+        # (read when the next block went in, each waited up to a block in the pipe).
         self._on_heard: Callable[[list[Detection]], None] | None = None
         self._heard: queue.Queue[Detection] = queue.Queue()
         self._flushed: queue.Queue[list[Detection] | None] = queue.Queue()
         self._ended = threading.Event()
+        self._why_ended = "process ended"
         threading.Thread(target=self._send_all, name="recogniser-feed", daemon=True).start()
         if not self._conn.poll(START_TIMEOUT_S):
             self.close()
@@ -127,7 +128,7 @@ class ProcessEngine:
         fell seconds behind, past the playback it pairs with, and the coach's own voice reached
         the recogniser uncancelled)."""
         if self._ended.is_set():
-            raise RuntimeError(f"the {self.name} recogniser process ended")
+            raise RuntimeError(f"the {self.name} recogniser {self._why_ended}")
         self._outbox.put(("feed", chunk))
         return self._take_heard()
 
@@ -136,7 +137,7 @@ class ProcessEngine:
         self._outbox.put(("flush", None))
         last = self._flushed.get()
         if last is None:
-            raise RuntimeError(f"the {self.name} recogniser process ended")
+            raise RuntimeError(f"the {self.name} recogniser {self._why_ended}")
         return self._take_heard() + last
 
     def _take_heard(self) -> list[Detection]:
@@ -158,7 +159,13 @@ class ProcessEngine:
             if kind == "flushed":
                 self._flushed.put(detections)
             elif (on_heard := self._on_heard) is not None:
-                on_heard(detections)
+                try:
+                    on_heard(detections)
+                except Exception as err:  # noqa: BLE001 - feed() reports it; the caller rebuilds
+                    self._why_ended = f"lost a detection ({type(err).__name__}: {err})"
+                    self._ended.set()
+                    self._flushed.put(None)
+                    return
             else:
                 for detection in detections:
                     self._heard.put(detection)
