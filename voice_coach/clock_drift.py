@@ -26,18 +26,17 @@ MAX_SKEW = 2e-3  # clocks run at most this far apart; anything more is a mismeas
 # app's time). Rounding a position to the nearest phase moves it by 1/1024 sample at most:
 # ~-56 dB at 4 kHz, below the windowed sinc's own error.
 PHASES = 512
+_TAPS = np.arange(-HALF_TAPS + 1, HALF_TAPS + 1)
 
 
 def _kernels() -> np.ndarray:
-    taps = np.arange(-HALF_TAPS + 1, HALF_TAPS + 1)
-    dist = taps[None, :] - (np.arange(PHASES + 1) / PHASES)[:, None]
+    dist = _TAPS[None, :] - (np.arange(PHASES + 1) / PHASES)[:, None]
     window = (0.42 + 0.5 * np.cos(np.pi * dist / HALF_TAPS)
               + 0.08 * np.cos(2 * np.pi * dist / HALF_TAPS))
     return (np.sinc(dist) * window).astype(np.float32)
 
 
 _KERNELS = _kernels()
-_TAPS = np.arange(-HALF_TAPS + 1, HALF_TAPS + 1)
 
 
 def interpolate(x: np.ndarray, positions: np.ndarray) -> np.ndarray:

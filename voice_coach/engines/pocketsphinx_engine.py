@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from .. import commands
 from . import denoise, ps_model, utterance
 from .base import SAMPLE_RATE, Detection
-from .whisper_judge import WhisperJudge
+from .whisper_judge import Opinion, WhisperJudge
 
 FRAME = SAMPLE_RATE // 100  # pocketsphinx frames are 10 ms
 
@@ -310,8 +311,7 @@ class PocketsphinxEngine:
         if (self._judge is None or verdict.command is not None
                 or not verdict.reason.startswith(rescuable)):
             return verdict
-        pad = int(JUDGE_PAD_S * SAMPLE_RATE)
-        audio = self._ring_slice(utt.start - pad, utt.end + pad)
+        audio = self._judge_clip(utt)
         if (speech := self._judge.speech_probability(audio)) < MIN_SPEECH_PROB:
             return replace(verdict, reason=f"{verdict.reason}; no speech (vad {speech:.2f})")
         # The command that fits best, and a few of the spotter's proposals (the longest): it
@@ -334,9 +334,7 @@ class PocketsphinxEngine:
         candidates = candidates[:JUDGE_CANDIDATES]
         if not candidates:
             return verdict
-        opinion = self._judge.judge(audio, candidates, safe=SAFE_COMMANDS,
-                                    suggest=self._suggestable, rivals_of=self._rivals,
-                                    strict=self._strict(), carriers=not self._coach)
+        opinion = self._ask(audio, candidates, safe=SAFE_COMMANDS, suggest=self._suggestable)
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; whisper: {opinion.detail}, "
                                            f"vad {speech:.2f}")
@@ -344,6 +342,18 @@ class PocketsphinxEngine:
         # listener lets a command interrupt the coach by the words it was heard as.
         return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
                        "whisper", verdict.iso_db)
+
+    def _judge_clip(self, utt: utterance.Utterance) -> np.ndarray:
+        """The utterance as Whisper hears it: with JUDGE_PAD_S of audio either side."""
+        pad = int(JUDGE_PAD_S * SAMPLE_RATE)
+        return self._ring_slice(utt.start - pad, utt.end + pad)
+
+    def _ask(self, audio: np.ndarray, candidates: list[str], **how: Any) -> Opinion:
+        """Whisper's opinion of `audio`, at the bars for the utterance being judged: stricter
+        over the coach, and there only a command said by itself counts (no filler words)."""
+        assert self._judge is not None
+        return self._judge.judge(audio, candidates, rivals_of=self._rivals,
+                                 strict=self._strict(), carriers=not self._coach, **how)
 
     def _strict(self) -> frozenset[str]:
         """The commands Whisper must clearly hear by itself for the utterance being judged."""
@@ -361,11 +371,8 @@ class PocketsphinxEngine:
         if (self._judge is None or verdict.reason != "ok" or verdict.command is None
                 or (verdict.text == verdict.command and verdict.command in UNCONFIRMED)):
             return verdict
-        pad = int(JUDGE_PAD_S * SAMPLE_RATE)
-        opinion = self._judge.judge(self._ring_slice(utt.start - pad, utt.end + pad),
-                                    [verdict.text, *self._mixups.get(verdict.text, ())],
-                                    confirming=True, rivals_of=self._rivals,
-                                    strict=self._strict(), carriers=not self._coach)
+        opinion = self._ask(self._judge_clip(utt),
+                            [verdict.text, *self._mixups.get(verdict.text, ())], confirming=True)
         if opinion.command == verdict.command:
             return verdict
         if opinion.command is not None:  # it clearly heard another ("Go back." for "keep going")

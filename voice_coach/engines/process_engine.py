@@ -153,8 +153,7 @@ class ProcessEngine:
             try:
                 kind, detections = self._conn.recv()
             except (EOFError, OSError):  # the recogniser is gone: feed() and flush() say so
-                self._ended.set()
-                self._flushed.put(None)
+                self._end("process ended")
                 return
             if kind == "flushed":
                 self._flushed.put(detections)
@@ -162,13 +161,17 @@ class ProcessEngine:
                 try:
                     on_heard(detections)
                 except Exception as err:  # noqa: BLE001 - feed() reports it; the caller rebuilds
-                    self._why_ended = f"lost a detection ({type(err).__name__}: {err})"
-                    self._ended.set()
-                    self._flushed.put(None)
+                    self._end(f"lost a detection ({type(err).__name__}: {err})")
                     return
             else:
                 for detection in detections:
                     self._heard.put(detection)
+
+    def _end(self, why: str) -> None:
+        """No more detections will come: the next feed() or a waiting flush() raises `why`."""
+        self._why_ended = why
+        self._ended.set()
+        self._flushed.put(None)
 
     def set_coach_speaking(self, speaking: bool) -> None:
         if speaking != self._speaking:

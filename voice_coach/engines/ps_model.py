@@ -122,8 +122,7 @@ def similar_decoys(decoder: Any, phrase: str) -> list[str]:
     for word in DECOYS:
         if not decoder.lookup_word(word):
             continue
-        dist = min(_edit_distance(a, b) for a in variants for b in _pronounced(decoder, word))
-        if 1 <= dist <= limit:
+        if 1 <= _phone_distance(decoder, variants, word) <= limit:
             out.append(word)
     return out
 
@@ -137,8 +136,13 @@ def similar_commands(decoder: Any, phrase: str) -> list[str]:
     limit = max(1, len(variants[0]) // 2)
     return [other for other in commands.phrases()
             if commands.command_for_phrase(other) != own
-            and min(_edit_distance(a, b) for a in variants
-                    for b in _pronounced(decoder, other)) <= limit]
+            and _phone_distance(decoder, variants, other) <= limit]
+
+
+def _phone_distance(decoder: Any, variants: list[list[str]], other: str) -> int:
+    """The fewest phone edits from any of `variants` (phone strings) to any way `other` is
+    pronounced."""
+    return min(_edit_distance(a, b) for a in variants for b in _pronounced(decoder, other))
 
 
 def _pronounced(decoder: Any, phrase: str) -> list[list[str]]:

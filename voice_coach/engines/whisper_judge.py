@@ -236,19 +236,21 @@ def decide(h: Hearing, confirmed: str | None = None, safe: frozenset[str] = froz
     commands that sound like it ("louder" for its "lighter"): one of those that fits best is
     taken only if it clears the full bars; otherwise the confirmed command is judged, with the
     other as its rival."""
-    def fit(phrase: str) -> float:
-        # What Whisper wrote fits as well as its own words: "softer" alone fits "A little
-        # softer, please." badly, yet that is what it heard.
-        return max(h.scores[phrase], h.free_fit) if phrase == h.written else h.scores[phrase]
-
-    best = max(sorted(h.scores), key=fit)
+    best = max(sorted(h.scores), key=lambda c: _fit(h, c))
     opinion = _judged(h, best, confirmed, safe, strict)
     if (opinion.command is None and confirmed is not None and best not in h.added
             and commands.command_for_phrase(best) != confirmed):
         own = [c for c in sorted(h.scores) if commands.command_for_phrase(c) == confirmed]
         if own:
-            return _judged(h, max(own, key=fit), confirmed, safe, strict)
+            return _judged(h, max(own, key=lambda c: _fit(h, c)), confirmed, safe, strict)
     return opinion
+
+
+def _fit(h: Hearing, phrase: str) -> float:
+    """How well `phrase` fits the clip. What Whisper wrote down fits as well as its own words:
+    "deeper" fits better than " Deeper.", and "softer" alone fits "A little softer, please."
+    badly, yet that is what it heard."""
+    return max(h.scores[phrase], h.free_fit) if phrase == h.written else h.scores[phrase]
 
 
 def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
@@ -260,8 +262,7 @@ def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
     rival_best = max([h.rival_best, *(v for c, v in h.scores.items()
                                       if commands.command_for_phrase(c) != command)])
     detail = f"{best!r} {fit:.1f}, sound-alike {rival_best:.1f}, free {h.free!r} {h.free_fit:.1f}"
-    if best == h.written:  # its own words ("deeper" fits better than " Deeper.")
-        fit = max(fit, h.free_fit)
+    fit = _fit(h, best)
     # Confirming, Whisper may also hear another command than the one it was asked about
     # ("Go back." for pocketsphinx's "keep going"): that one must clear the full bars.
     if confirmed is not None and command == confirmed:
