@@ -295,3 +295,18 @@ def test_a_command_wrapped_in_filler_words_is_heard_and_a_sentence_is_not(judge)
     engine = PocketsphinxEngine(judge=judge)
     engine.set_coach_speaking(True)
     assert _decode(engine, audio) == []
+
+
+@pytest.mark.parametrize("said, accepted_as, voices, command", [
+    ("louder", "lighter", ("slt", "rms"), "louder"),  # the live mix-up: a wrong softer
+    ("lighter", "louder", ("awb", "slt", "rms"), "softer"),
+    ("stop", "skip", ("awb", "slt", "rms"), "stop"),
+    ("less pressure", "more pressure", ("awb", "slt", "rms"), "softer")])
+def test_confirming_takes_the_command_it_was_mixed_up_with(judge, said, accepted_as, voices,
+                                                          command) -> None:
+    """pocketsphinx accepted the wrong one of two commands that sound alike; asked to confirm
+    it with the other as well (as the engine asks), Whisper names the one that was said."""
+    for voice in voices:
+        opinion = judge.judge(spoken(said, voice, music_snr_db=10), [accepted_as, said],
+                              confirming=True)
+        assert opinion.command == command, (voice, opinion)
