@@ -50,6 +50,9 @@ def test_commands_over_music_in_order_with_plausible_times() -> None:
     for d, end in zip(dets, ends, strict=True):
         assert end - 0.4 <= d.at_s <= end + 0.8  # emitted around the end of the phrase
         assert 0.0 < d.confidence <= 1.0 and d.engine == "pocketsphinx"
+        # Where the words were: the utterance that holds the phrase (a spoken word is 0.3-1 s).
+        assert d.start_s is not None and d.end_s is not None
+        assert end - 1.2 < d.start_s < end - 0.2 and end - 0.25 < d.end_s < end + 0.25
 
 
 def test_one_utterance_gives_one_command() -> None:

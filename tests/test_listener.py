@@ -97,17 +97,18 @@ def test_a_crashing_recogniser_is_reported_and_replaced(room_noise):
 
 
 def heard_while_the_coach_speaks(engine: CountingEngine, coach_words: str | None = "",
-                                 finished: str = "") -> tuple[list[str], Listener]:
+                                 finished: str = "", near=None) -> tuple[list[str], Listener]:
     """Two seconds of the real microphone through a Listener told the coach is speaking (and
-    saying `coach_words`, after `finished` sentences): the commands posted, and the listener
-    (for its status)."""
+    saying `coach_words`, after `finished` sentences; `near`: its words played close to a
+    time span): the commands posted, and the listener (for its status)."""
     posted: queue.Queue = queue.Queue()
 
     def words(finished_only: bool = False) -> str:
         return finished if finished_only else f"{finished} {coach_words}"
 
     listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
-                        lambda: True, coach_words=None if coach_words is None else words)
+                        lambda: True, coach_words=None if coach_words is None else words,
+                        coach_words_near=near)
     listener.start()
     try:
         events = drain(posted, 2.0)
@@ -194,3 +195,26 @@ def test_commands_handed_over_between_blocks_are_delivered_and_still_checked(roo
         engine, "Ask if they want less pressure, then move on.")
     assert heard == ["harder", "louder", "stop", "softer", "softer", "next"]
     assert listener.status.ignored == 2  # the coach's own words, as when fed back directly
+
+
+def test_when_it_is_known_what_the_coach_played_close_to_the_words_that_decides(room_noise):
+    # Its sentences say "back" all the time: a "back" is its own voice only if it played that
+    # word close to when the command was said, not anywhere in its recent sentences.
+    engine = CountingEngine([Detection("back", "back", 0.06, 0.9, "x", start_s=0.0, end_s=0.3),
+                             Detection("back", "go back", 0.06, 0.9, "x", start_s=0.0, end_s=0.3),
+                             Detection("louder", "louder", 0.06, 0.9, "x")])  # no times: text
+    asked: list[tuple[float, float]] = []
+
+    def near(start: float, end: float) -> str:
+        asked.append((start, end))
+        return "up the lower back," if len(asked) == 1 else "then move on"
+
+    began = time.monotonic()
+    heard, listener = heard_while_the_coach_speaks(engine, "Glide up the lower back, louder.",
+                                                   near=near)
+    assert heard == ["back"]
+    assert listener.status.ignored == 2  # the first "back", and "louder" by its recent words
+    assert len(asked) == 2
+    for start, end in asked:  # the words' own span, on the clock the blocks were read by
+        assert end - start == pytest.approx(0.3)
+        assert began - 1.0 < start < began + 1.0

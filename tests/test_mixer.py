@@ -118,3 +118,17 @@ def test_late_blocks_never_wait():
     block = mixer.mix_block()
     assert block.shape == (BLOCK, 2) and block.dtype == np.float32
     assert np.max(np.abs(block)) > 0
+
+
+def test_each_utterance_reports_the_frame_its_first_sample_is_mixed_into(speech_audio):
+    mixer = Mixer(None)
+    started: list[tuple[int, int]] = []
+    mixer.on_speech_start = lambda uid, frame: started.append((uid, frame))
+    mixer.mix_block()  # a block of silence first
+    first = speech_audio[: BLOCK + 100]
+    mixer.play_voice(first, 1)
+    mixer.play_voice(speech_audio[:BLOCK], 2)
+    out = np.concatenate([mixer.mix_block() for _ in range(4)])[:, 0]
+    assert started == [(1, BLOCK), (2, 2 * BLOCK + 100)]  # the second right after the first
+    # Its first sound is in the output where the frame number says (counting from frame BLOCK).
+    assert np.nonzero(out)[0][0] + BLOCK == started[0][1] + np.nonzero(first)[0][0]

@@ -99,6 +99,9 @@ def test_spoken_commands_become_events(ko_model: object, voice: str, rate: int,
         assert 0.6 <= event.confidence <= 1.0
         # Decided after the word ends (espeak pads it with silence) and well before the next.
         assert end_s - 0.6 < event.at_s < end_s + 1.3
+        # Where the words were, in the whole stream's time (not the utterance's).
+        assert event.start_s is not None and event.end_s is not None
+        assert end_s - 1.5 < event.start_s < event.end_s <= end_s + 0.05
     assert rtf < 0.5  # measured ~0.05 on 2 cores; generous for a loaded CI machine
 
 

@@ -17,7 +17,7 @@ from .errors import UserError
 from .events import CancelSpeech, Chime, DeviceProblem, Duck, Effect, MusicGain, Say
 from .mixer import Mixer
 from .music import LIVE_WAIT_S, OFFLINE_WAIT_S, MusicSource, find_tracks
-from .recent_speech import RecentSpeech
+from .recent_speech import RecentSpeech, word_spans
 from .tts import Speech, check_voice, list_voices
 
 
@@ -98,6 +98,7 @@ class AudioOut(_Effects):
         self.mixer = build_mixer(settings, self._on_speech_done)
         self._on_problem = on_problem
         self.player = Player(self.mixer, settings.output_device, on_problem=self._speaker)
+        self.mixer.on_speech_start = self._started_speaking
         self._lock = threading.Lock()
         self._pending: set[int] = set()  # said, not yet handed to the mixer
         self._cancelled: set[int] = set()
@@ -141,6 +142,12 @@ class AudioOut(_Effects):
             on_speech_done(uid)
         return done
 
+    def _started_speaking(self, uid: int, frame: int) -> None:
+        """On the mixing thread: the utterance's first sample is in output frame `frame`, which
+        sounds after the frames still queued for the device and the device's latency."""
+        queued_s = max(0, frame - self.player.frames_out) / self.mixer.rate
+        self.recent.started(uid, queued_s + self.player.latency_s)
+
     def say(self, text: str, utterance_id: int, kind: str = "step") -> None:
         with self._lock:
             self._pending.add(utterance_id)
@@ -168,6 +175,8 @@ class AudioOut(_Effects):
                     if self._on_problem is not None:
                         self._on_problem(DeviceProblem("speech", False, str(err)))
                 audio = None
+            if audio is not None:  # when each word will sound, for the listener's self-check
+                self.recent.rendered(uid, word_spans(text, audio, self.mixer.rate))
             with self._lock:
                 if audio is None or uid in self._cancelled:
                     self._cancelled.discard(uid)

@@ -18,7 +18,7 @@ from . import bench_data, commands
 from .audio_in import RATE, chunks, to_int16
 from .engines.base import Detection, Engine
 from .listener import maybe_own_voice
-from .recent_speech import KEEP_S
+from .recent_speech import KEEP_S, NEAR_S, WordSpan, word_spans
 
 SPEECH_DBFS = -20.0  # every clip is levelled to this RMS before the music goes under it
 CONDITIONS: tuple[tuple[str, float | None], ...] = (
@@ -36,6 +36,13 @@ class Stream:
     labels: list[tuple[float, float, str, str]] = field(default_factory=list)
     coach: list[tuple[float, float]] = field(default_factory=list)
     coach_words: list[tuple[float, float, str]] = field(default_factory=list)  # what it said
+    coach_timed: list[WordSpan] = field(default_factory=list)  # ... word by word
+
+    def coach_said(self, span: tuple[float, float, str], samples: np.ndarray) -> None:
+        """The coach says the text of `span` there, with these samples."""
+        self.coach_words.append(span)
+        self.coach_timed += [(span[0] + a, span[0] + b, w)
+                             for a, b, w in word_spans(span[2], samples, RATE)]
 
     def said_lately(self, t: float) -> str:
         """The coach's words playing at `t` or ended within KEEP_S before it (RecentSpeech)."""
@@ -45,10 +52,19 @@ class Stream:
         """The coach's words that ended within KEEP_S before `t`."""
         return " ".join(w for a, b, w in self.coach_words if t - KEEP_S <= b <= t)
 
+    def said_near(self, start: float, end: float) -> str:
+        """The coach's words within NEAR_S of [start, end] (RecentSpeech.near)."""
+        return " ".join(w for a, b, w in self.coach_timed
+                        if a <= end + NEAR_S and b >= start - NEAR_S)
+
     def acted_on(self, detections: list[Detection]) -> list[Detection]:
-        """The detections the listener would act on, knowing what the coach said."""
-        return [d for d in detections if not maybe_own_voice(
-            d, self.said_lately(d.at_s), self.finished_lately(d.at_s))]
+        """The detections the listener would act on, knowing what the coach said and when."""
+        def own_voice(d: Detection) -> bool:
+            if d.start_s is not None and d.end_s is not None:
+                near = self.said_near(d.start_s, d.end_s)
+                return maybe_own_voice(d, near, near)
+            return maybe_own_voice(d, self.said_lately(d.at_s), self.finished_lately(d.at_s))
+        return [d for d in detections if not own_voice(d)]
 
 
 def _level(x: np.ndarray) -> np.ndarray:
@@ -73,7 +89,7 @@ def assemble(clips: list[bench_data.Clip], seed: int, coach_kinds: tuple[str, ..
             s.labels.append((*span, c.command, c.voice))
         if c.kind in coach_kinds:
             s.coach.append(span)
-            s.coach_words.append((*span, c.text))
+            s.coach_said((*span, c.text), x)
         t += len(x)
     parts.append(np.zeros(RATE, np.float32))
     s.audio = np.concatenate(parts)
@@ -259,15 +275,16 @@ def _over_coach(make: Callable[[], Engine], ts: bench_data.TestSet,
 
 def _narration_under(st: Stream, ts: bench_data.TestSet) -> np.ndarray:
     """The coach's narration, clip after clip, as long as the stream; its words go to
-    st.coach_words."""
+    st.coach_said."""
     out = np.zeros(len(st.audio), np.float32)
     narration = [c for c in ts.clips if c.kind == "narration"]
     pos, i = 0, 0
     while narration and pos < len(out):
         c = narration[i % len(narration)]
-        x = _level(c.samples)[: len(out) - pos]
+        x = _level(c.samples)
+        st.coach_said((pos / RATE, (pos + len(x)) / RATE, c.text), x)  # the last one runs over
+        x = x[: len(out) - pos]
         out[pos:pos + len(x)] = x
-        st.coach_words.append((pos / RATE, (pos + len(x)) / RATE, c.text))
         pos, i = pos + len(x), i + 1
     return out
 

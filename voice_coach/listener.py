@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ import numpy as np
 
 from . import commands
 from .audio_in import level_dbfs
-from .engines.base import Detection, Engine
+from .engines.base import SAMPLE_RATE, Detection, Engine
 from .events import DeviceProblem, Event, Heard
 
 REOPEN_EVERY_S = 2.0
@@ -26,6 +27,7 @@ DEAD_AFTER_S = 3.0  # no sound at all for this long: the microphone is gone
 # Commands decided within this long after the coach stopped speaking still count as "while
 # speaking": the room's echo and the recogniser's own delay trail the playback.
 SPEAKING_HANGOVER_S = 0.6
+STREAM_CLOCK_BLOCKS = 500  # ~30 s of 64 ms blocks: longer than any verdict takes
 
 
 class Mic(Protocol):
@@ -56,12 +58,15 @@ class Listener:
                  make_engine: Callable[[], Engine], post: Callable[[Event], None],
                  coach_speaking: Callable[[], bool], cleaner: Cleaner | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 coach_words: Callable[..., str] | None = None):
+                 coach_words: Callable[..., str] | None = None,
+                 coach_words_near: Callable[[float, float], str | None] | None = None):
         """`engine` is built by the caller before audio starts (loading a model is heavy and
         fails fast there); `make_engine` builds a fresh one if it ever crashes. `coach_words`:
         what the coach said lately, (finished_only=True) only its finished sentences
         (RecentSpeech.text); without it, only the barge-in commands are heard while the coach
-        speaks."""
+        speaks. `coach_words_near(start, end)`: the words the coach played close to that span
+        of `clock` time (RecentSpeech.near; None: not known), asked first when the engine says
+        where in the audio the command's words were."""
         self._engine = engine
         self._open_mic = open_mic
         self._make_engine = make_engine
@@ -70,6 +75,8 @@ class Listener:
         self._cleaner = cleaner
         self._clock = clock
         self._coach_words = coach_words
+        self._coach_words_near = coach_words_near
+        self._heard_at = _StreamClock()  # when the engine's stream positions were heard
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_speaking_at = -1e9
@@ -129,6 +136,7 @@ class Listener:
                     return engine
                 continue
             last_block_at = now
+            self._heard_at.fed(len(block), now)
             if np.any(block):
                 had_sound, last_sound_at = True, now
                 self.status.hearing = True
@@ -154,6 +162,7 @@ class Listener:
                 if close is not None:  # a recogniser process that misbehaved: end it
                     close()
                 engine = self._make_engine()
+                self._heard_at = _StreamClock()  # the new engine's stream starts at 0
                 self._receive_from(engine)
                 continue
             for detection in detections:
@@ -171,18 +180,57 @@ class Listener:
         for detection in detections:
             self._deliver(detection, self._recently)
 
+    def _maybe_own_voice(self, detection: Detection) -> bool:
+        """maybe_own_voice, by the coach's words played close to the command's own words when
+        both times are known; else by all its recent words."""
+        near = self._coach_words_near
+        if near is not None and detection.start_s is not None and detection.end_s is not None:
+            played = near(self._heard_at.time_of(detection.start_s),
+                          self._heard_at.time_of(detection.end_s))
+            if played is not None:
+                return maybe_own_voice(detection, played, played)
+        words = self._coach_words
+        return maybe_own_voice(detection, words() if words else None,
+                               words(True) if words else None)
+
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
         if detection.during_coach is not None:  # the engine knows what played under the words
             coach_speaking = detection.during_coach
-        words = self._coach_words
-        if coach_speaking and maybe_own_voice(detection, words() if words else None,
-                                              words(True) if words else None):
+        if coach_speaking and self._maybe_own_voice(detection):
             self.status.ignored += 1
             return
         self.status.last_heard = detection.text or detection.command
         self.status.last_engine = detection.engine
         self._post(Heard(detection.command, detection.text, detection.at_s, detection.engine,
                          detection.confidence))
+
+
+class _StreamClock:
+    """Maps the engine's stream position (seconds of audio fed) to when that audio was read from
+    the microphone, for the last STREAM_CLOCK_BLOCKS blocks. Fed by the listener's thread, read
+    by the engine's receiving thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: deque[tuple[float, float]] = deque(maxlen=STREAM_CLOCK_BLOCKS)
+        self._fed_s = 0.0
+
+    def fed(self, samples: int, read_at: float) -> None:
+        with self._lock:
+            self._fed_s += samples / SAMPLE_RATE
+            self._blocks.append((self._fed_s, read_at))
+
+    def time_of(self, stream_s: float) -> float:
+        """When stream second `stream_s` was heard: its block was read at the block's end."""
+        with self._lock:
+            blocks = list(self._blocks)
+        if not blocks:
+            return 0.0
+        for end_s, read_at in blocks:
+            if end_s >= stream_s:
+                return read_at - (end_s - stream_s)
+        end_s, read_at = blocks[-1]
+        return read_at + (stream_s - end_s)
 
 
 def maybe_own_voice(detection: Detection, coach_words: str | None,
@@ -195,7 +243,10 @@ def maybe_own_voice(detection: Detection, coach_words: str | None,
     moment after the coach said it, while a person says "next" in the middle of that sentence.
     Any other command is taken for the coach's voice when its recent words (`coach_words`,
     finished or still playing; None: not known) hold a phrase of that command; else it is the
-    person at the table (the engine holds it to stricter bars over the coach)."""
+    person at the table (the engine holds it to stricter bars over the coach). Where it is known
+    when each word played, both are the words played close to the command's own (the listener
+    passes RecentSpeech.near for both): a "back" said 3 s after the coach's "lower back" is the
+    person's, and so is a "next" said while "...say next." is still to come."""
     said = detection.text or detection.command
     if commands.is_pain(said):
         return False

@@ -100,7 +100,8 @@ class LiveEdges:
             self.listener = Listener(lambda: Microphone(settings.input_device), engine,
                                      new_engine, post, lambda: self.audio.mixer.speaking,
                                      cleaner=MicCleaner(reference),
-                                     coach_words=self.audio.recent.text)
+                                     coach_words=self.audio.recent.text,
+                                     coach_words_near=self.audio.recent.near)
 
     def __enter__(self) -> LiveEdges:
         try:

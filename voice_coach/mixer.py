@@ -78,12 +78,16 @@ class Mixer:
     def __init__(self, music: MusicSource | None, rate: int = MIXER_RATE, block: int = BLOCK,
                  music_gain_db: float = -6.0, duck_db: float = -14.0,
                  duck_ramp_ms: int = 250, voice_gain_db: float = -2.0,
-                 on_speech_done: Callable[[int], None] | None = None) -> None:
+                 on_speech_done: Callable[[int], None] | None = None,
+                 on_speech_start: Callable[[int, int], None] | None = None) -> None:
+        """`on_speech_start(uid, frame)`: an utterance's first sample is mixed into output frame
+        number `frame` (called on the mixing thread)."""
         self.music, self.rate, self.block = music, rate, block
         self.nominal_music_db, self.auto_duck_db = music_gain_db, duck_db
         self.duck_ramp = int(duck_ramp_ms * rate / 1000)
         self.voice_gain = 10 ** (voice_gain_db / 20)
         self.on_speech_done = on_speech_done
+        self.on_speech_start = on_speech_start
         self._inbox: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._voices: deque[_Utterance] = deque()
         self._chimes: list[list] = []  # [samples, pos]
@@ -213,6 +217,8 @@ class Mixer:
                 chunk = utt.samples[utt.pos:utt.pos + take]
             if self.first_voice_frame is None and take > 0:
                 self.first_voice_frame = self.frames_mixed + filled
+            if utt.pos == 0 and take > 0 and self.on_speech_start is not None:
+                self.on_speech_start(utt.uid, self.frames_mixed + filled)
             voice[filled:filled + take] = chunk * self.voice_gain
             filled += take
             utt.pos += take

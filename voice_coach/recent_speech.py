@@ -1,8 +1,10 @@
-"""What the coach has said lately, as text: the listener's check against hearing itself.
+"""What the coach has said lately, as text and, once played, word by word in time: the
+listener's check against hearing itself.
 
 A command heard while the coach talks may be the coach's own voice coming back through the
-room ("...then move on" heard as "next"). If the coach's recent words hold a phrase of that
-command, the listener does not act on it; any other command is the person at the table.
+room ("...then move on" heard as "next"). If the coach played a phrase of that command close to
+when the command was heard, the listener does not act on it; any other command is the person at
+the table. Where it is not known when the words played, anything the coach said lately counts.
 """
 
 from __future__ import annotations
@@ -10,37 +12,131 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
 
 # How long words stay "recent" after they finished playing: the room's echo, the recogniser's
 # endpointing and its second opinion all come after the words themselves (about 1 s measured).
 KEEP_S = 4.0
+# A word played this close to a heard command could be it coming back: the estimate of a word's
+# time within its sentence is off by up to ~0.4 s, the speaker's and microphone's latencies and
+# the room add ~0.3 s more.
+NEAR_S = 1.0
+# How long played words are kept for that check: a verdict can come ~3 s after the words (Whisper
+# on a busy machine), and the check looks NEAR_S before them.
+TIMED_KEEP_S = 8.0
+SILENT_BELOW_DB = 40.0  # frames this far under the loudest frame of a sentence hold no voice
+
+WordSpan = tuple[float, float, str]  # (start_s, end_s, word)
+
+
+def word_spans(text: str, audio: np.ndarray, rate: int) -> list[WordSpan]:
+    """When each word of `text` sounds in `audio` (its synthesis), in seconds from the first
+    sample: the words' letters spread over the 10 ms frames that hold voice, so the pauses at
+    commas and full stops take up no word's time. An estimate (a synthesiser's long and short
+    syllables are not letters), good to a few tenths of a second."""
+    words = text.split()
+    frame = max(1, rate // 100)
+    n = len(audio) // frame
+    if not words or n == 0:
+        return []
+    mono = np.asarray(audio, np.float32).reshape(-1)[:n * frame]
+    energy = np.mean(mono.reshape(n, frame) ** 2, axis=1)
+    voiced = energy > energy.max() * 10 ** (-SILENT_BELOW_DB / 10)
+    reached = np.cumsum(voiced)  # voiced frames up to and including each frame
+    weights = np.array([len(w) + 1 for w in words], np.float64)  # letters and the space after
+    edges = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() * reached[-1]
+    starts = np.searchsorted(reached, edges[:-1], side="right")  # its first voiced frame
+    ends = np.searchsorted(reached, edges[1:], side="left") + 1  # past its last voiced frame
+    sec = frame / rate
+    return [(float(min(a, n - 1) * sec), float(min(b, n) * sec), w)
+            for a, b, w in zip(starts, ends, words, strict=True)]
+
+
+@dataclass
+class _Said:
+    uid: int
+    text: str
+    words: list[WordSpan] | None = None  # from its first sample, once rendered
+    started_at: float | None = None  # when its first sample played
+    ended_at: float | None = None
 
 
 class RecentSpeech:
-    """Utterances queued or playing, and those that ended within KEEP_S. Written by the
-    coordinator's thread (said) and the mixing thread (ended); read by the listener's."""
+    """Utterances queued or playing, and those that ended a little while ago. Written by the
+    coordinator's thread (said), the speech feeder (rendered) and the mixing thread (started,
+    ended); read by the listener's."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._open: dict[int, str] = {}  # utterance id -> text, not finished yet
-        self._ended: list[tuple[float, str]] = []  # (when it ended, text)
+        self._open: dict[int, _Said] = {}  # utterance id -> what it says, not finished yet
+        self._ended: list[_Said] = []
 
     def said(self, utterance_id: int, text: str) -> None:
         with self._lock:
-            self._open[utterance_id] = text
+            self._open[utterance_id] = _Said(utterance_id, text)
+
+    def rendered(self, utterance_id: int, words: list[WordSpan]) -> None:
+        """Its words' times from its first sample (word_spans of its audio)."""
+        with self._lock:
+            if (said := self._open.get(utterance_id)) is not None:
+                said.words = words
+
+    def started(self, utterance_id: int, in_s: float = 0.0) -> None:
+        """Its first sample plays `in_s` seconds from now."""
+        with self._lock:
+            if (said := self._open.get(utterance_id)) is not None:
+                said.started_at = self._clock() + in_s
 
     def ended(self, utterance_id: int) -> None:
         with self._lock:
-            text = self._open.pop(utterance_id, None)
-            if text is not None:
-                self._ended.append((self._clock(), text))
+            said = self._open.pop(utterance_id, None)
+            if said is not None:
+                said.ended_at = self._clock()
+                self._ended.append(said)
 
     def text(self, finished_only: bool = False) -> str:
         """Everything said within the last KEEP_S seconds and, unless `finished_only`,
         everything still to be said."""
         now = self._clock()
         with self._lock:
-            self._ended = [(t, s) for t, s in self._ended if now - t <= KEEP_S]
-            still = [] if finished_only else list(self._open.values())
-            return " ".join([s for _, s in self._ended] + still)
+            self._forget(now)
+            recent = [s.text for s in self._ended
+                      if s.ended_at is not None and now - s.ended_at <= KEEP_S]
+            still = [] if finished_only else [s.text for s in self._open.values()]
+            return " ".join(recent + still)
+
+    def near(self, start: float, end: float) -> str | None:
+        """The words the coach played within NEAR_S of [start, end] (this object's clock), in
+        order; None if something playing then has no known times (then go by text())."""
+        now = self._clock()
+        lo, hi = start - NEAR_S, end + NEAR_S
+        out: list[tuple[float, str]] = []
+        with self._lock:
+            self._forget(now)
+            for said in [*self._ended, *self._open.values()]:
+                if said.started_at is None:  # not played yet (or never): it cannot echo
+                    continue
+                if said.words is None:
+                    return None
+                stop = said.ended_at if said.ended_at is not None else now
+                for a, b, word in said.words:
+                    t0, t1 = said.started_at + a, said.started_at + b
+                    if t0 < stop and t0 <= hi and t1 >= lo:  # played, and close to the words
+                        out.append((t0, word))
+        return " ".join(word for _, word in sorted(out))
+
+    def played(self, utterance_id: int) -> list[WordSpan]:
+        """The words of a played utterance, at the times they sounded (or will)."""
+        with self._lock:
+            said = self._open.get(utterance_id) or next(
+                (s for s in self._ended if s.uid == utterance_id), None)
+            if said is None or said.started_at is None or said.words is None:
+                return []
+            return [(said.started_at + a, said.started_at + b, w) for a, b, w in said.words]
+
+    def _forget(self, now: float) -> None:
+        self._ended = [s for s in self._ended
+                       if s.ended_at is not None and now - s.ended_at <= TIMED_KEEP_S]

@@ -24,6 +24,10 @@ class Detection:
     # Did the coach's voice play during the words themselves (None: the engine does not track
     # it; the listener then goes by whether the coach was speaking when the command came out).
     during_coach: bool | None = None
+    # Where the words themselves are in the stream, in seconds (None: the engine does not say):
+    # the listener compares this with when the coach played its own words.
+    start_s: float | None = None
+    end_s: float | None = None
 
 
 class Engine(Protocol):

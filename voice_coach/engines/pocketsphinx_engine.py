@@ -294,7 +294,9 @@ class PocketsphinxEngine:
                 self._pending = [c for c in self._pending if c.start >= self._quiet_until]
                 conf = _confidence(verdict)
                 out.append(Detection(verdict.command, verdict.text, self._pos / SAMPLE_RATE,
-                                     round(conf, 3), self.name, during_coach=self._coach))
+                                     round(conf, 3), self.name, during_coach=self._coach,
+                                     start_s=utt.start / SAMPLE_RATE,
+                                     end_s=utt.end / SAMPLE_RATE))
         return out
 
     def _second_opinion(self, utt: utterance.Utterance, verdict: Verdict,

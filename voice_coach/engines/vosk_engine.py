@@ -254,7 +254,8 @@ class VoskEngine:
         if match is None:
             return []
         conf = min(w.conf for w in match.words)
-        return [Detection(match.command, match.phrase, self._now_s, conf, self.name)]
+        return [Detection(match.command, match.phrase, self._now_s, conf, self.name,
+                          start_s=match.words[0].start_s, end_s=match.words[-1].end_s)]
 
     def _decide(self, words: list[_Word]) -> _Match | None:
         """The one command this utterance gives, or None."""
