@@ -207,3 +207,14 @@ def test_a_trace_file_that_cannot_be_written_stops_the_trace_not_the_listening(t
         engine.feed(c)
         trace.write_new()  # would raise on every block
     assert engine.verdicts and "not tracing" in capsys.readouterr().err
+
+
+def test_a_proposal_inside_an_utterance_already_judged_leaves_a_verdict() -> None:
+    # Said as the tail of what was already judged: no second verdict on it, but a trace row
+    # that says so (a command that seemed to vanish left no trace before).
+    audio, _ = scene(["next"], "rms")
+    engine = PocketsphinxEngine()
+    engine._verified_until = len(audio)  # as if all of it had been judged already
+    dets = [d for c in chunks(audio) for d in engine.feed(c)] + engine.flush()
+    assert dets == []
+    assert "part of an utterance already judged" in [v.reason for v in engine.verdicts]

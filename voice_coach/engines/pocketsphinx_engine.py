@@ -277,8 +277,10 @@ class PocketsphinxEngine:
                 break  # wait for the utterance to end: one utterance gets one verdict
             group = [c for c in self._pending if c.start < utt.end]
             self._pending = [c for c in self._pending if c.start >= utt.end]
-            if utt.start < self._verified_until:
-                continue  # part of an utterance already judged (its tail, heard later)
+            if utt.start < self._verified_until:  # its tail, heard later: judged already
+                self.verdicts.append(Verdict(None, group[0].phrase, 0.0, 0,
+                                             "part of an utterance already judged"))
+                continue
             self._verified_until = utt.end
             self._coach = self._coach_during(utt.start, utt.end)
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
