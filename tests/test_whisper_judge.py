@@ -310,3 +310,19 @@ def test_confirming_takes_the_command_it_was_mixed_up_with(judge, said, accepted
         opinion = judge.judge(spoken(said, voice, music_snr_db=10), [accepted_as, said],
                               confirming=True)
         assert opinion.command == command, (voice, opinion)
+
+
+@pytest.mark.parametrize("said, accepted_as, voice", [
+    ("ouch", "it hurts", "slt"), ("ouch", "it hurts", "awb"), ("gentler", "softer", "awb")])
+def test_confirming_a_command_accepts_another_of_its_phrases(judge, said, accepted_as,
+                                                             voice) -> None:
+    """pocketsphinx accepted the right command by the wrong phrase ("it hurts" for an "ouch"):
+    asked about that phrase alone Whisper does not confirm it; offered the command's other
+    phrases as well (as the engine offers them), it confirms the command."""
+    command = commands.command_for_phrase(accepted_as)
+    others = [p for p in commands.phrases()
+              if commands.command_for_phrase(p) == command and p != accepted_as]
+    audio = spoken(said, voice, music_snr_db=10)
+    assert judge.judge(audio, [accepted_as], confirming=True).command is None
+    opinion = judge.judge(audio, [accepted_as], confirming=True, suggest=others)
+    assert (opinion.command, opinion.phrase) == (command, said), opinion

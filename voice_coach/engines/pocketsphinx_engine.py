@@ -375,8 +375,13 @@ class PocketsphinxEngine:
         if (self._judge is None or verdict.reason != "ok" or verdict.command is None
                 or (verdict.text == verdict.command and verdict.command in UNCONFIRMED)):
             return verdict
+        # The command is confirmed, not the phrase: Whisper may find another of its phrases
+        # likelier ("Out!" for an "ouch" that pocketsphinx heard as "it hurts").
+        same = [p for p in commands.phrases()
+                if commands.command_for_phrase(p) == verdict.command and p != verdict.text]
         opinion = self._ask(self._judge_clip(utt),
-                            [verdict.text, *self._mixups.get(verdict.text, ())], confirming=True)
+                            [verdict.text, *self._mixups.get(verdict.text, ())], confirming=True,
+                            suggest=same)
         if opinion.command == verdict.command:
             return verdict
         if opinion.command is not None:  # it clearly heard another ("Go back." for "keep going")
