@@ -68,6 +68,10 @@ SCORE_SCALE = 1e4  # hyp scores come as exp(log-score); ln() of them is tiny, so
 FSG_SEG_SCALE = 1024.0
 MIN_FRAMES_PER_PHONE = 3.0  # a real spoken phone lasts >= 30 ms; clicks and blips are shorter
 PAD_S = 0.15  # the verifier hears the utterance with this much around it
+# Over music the spotter sometimes places a word it found just after it, in the bed (an "ouch"
+# at 13.98-14.39 s proposed only from 14.40 s on): where nothing rises out of the background in
+# a proposal's own span, the utterance is looked for this far before it.
+LATE_SPOT_S = 0.3
 MAX_UTTERANCE_S = 1.8  # commands are short: a longer utterance is running speech
 EXTRA_SPEECH_S = 0.45  # speech in the utterance beyond the command's own words ("my back is")
 REFRACTORY_S = 0.25  # after a command, ignore proposals starting within this of its end
@@ -275,8 +279,9 @@ class PocketsphinxEngine:
                 continue
             if not (final or utt.ended):
                 break  # wait for the utterance to end: one utterance gets one verdict
-            group = [c for c in self._pending if c.start < utt.end]
-            self._pending = [c for c in self._pending if c.start >= utt.end]
+            # The proposals it holds (and the first one, if it was spotted late, just after it)
+            group = [c for c in self._pending if c.start < utt.end or c is first]
+            self._pending = [c for c in self._pending if c not in group]
             if utt.start < self._verified_until:  # its tail, heard later: judged already
                 self.verdicts.append(Verdict(None, group[0].phrase, 0.0, 0,
                                              "part of an utterance already judged"))
@@ -391,9 +396,14 @@ class PocketsphinxEngine:
                        reason=f"whisper did not confirm it: {opinion.detail}")
 
     def _utterance(self, cand: _Candidate) -> utterance.Utterance | None:
-        a = max(cand.start - int((utterance.BACKGROUND_S + 0.2) * SAMPLE_RATE),
+        a = max(cand.start - int((utterance.BACKGROUND_S + LATE_SPOT_S + 0.2) * SAMPLE_RATE),
                 self._pos - len(self._ring), 0)
-        return utterance.find(self._ring_slice(a, self._pos), a, cand.start, cand.end)
+        audio = self._ring_slice(a, self._pos)
+        found = utterance.find(audio, a, cand.start, cand.end)
+        if found is None:  # spotted late, in the music just after the word?
+            found = utterance.find(audio, a, cand.start - int(LATE_SPOT_S * SAMPLE_RATE),
+                                   cand.start)
+        return found
 
     def _repeats(self, command: str) -> bool:
         """The same command again within SAME_COMMAND_S is the same utterance heard twice
