@@ -39,3 +39,22 @@ def test_the_view_says_when_the_microphone_is_not_heard():
     view = LiveView(lambda: state, ListenerStatus(hearing=False), "listening")
     assert "not hearing the microphone" in render(view)
     assert "(say next)" in render(view)
+
+
+def test_a_command_taken_for_the_coachs_own_voice_is_shown_and_printed_as_not_taken():
+    import io
+
+    from voice_coach.events import OwnVoice
+    from voice_coach.textmode import HeardPrinter
+
+    state, _ = handle(new_session(load_script("quick")), Start())
+    ignored = OwnVoice("back", "go back", "the lower back,", "pocketsphinx")
+    state_after, effects = handle(state, ignored)
+    assert (state_after, effects) == (state, [])  # the session itself does nothing with it
+    view = LiveView(lambda: state, ListenerStatus(hearing=True), "listening")
+    view.observe(ignored, state)
+    assert "go back \u2192 not taken: the coach had just said it" in render(view)
+    out = io.StringIO()
+    HeardPrinter(out).observe(ignored, state)
+    assert "not taken: 'go back' -> back (the coach had just said it; say it again)" in (
+        out.getvalue())

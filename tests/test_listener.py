@@ -13,7 +13,7 @@ import pytest
 
 from voice_coach.audio_in import Microphone
 from voice_coach.engines.base import Detection
-from voice_coach.events import DeviceProblem, Heard
+from voice_coach.events import DeviceProblem, Heard, OwnVoice
 from voice_coach.listener import Listener
 from voice_coach.selfdrive import RATE, MicPlayer
 
@@ -97,10 +97,12 @@ def test_a_crashing_recogniser_is_reported_and_replaced(room_noise):
 
 
 def heard_while_the_coach_speaks(engine: CountingEngine, coach_words: str | None = "",
-                                 finished: str = "", near=None) -> tuple[list[str], Listener]:
+                                 finished: str = "", near=None,
+                                 own: list | None = None) -> tuple[list[str], Listener]:
     """Two seconds of the real microphone through a Listener told the coach is speaking (and
     saying `coach_words`, after `finished` sentences; `near`: its words played close to a
-    time span): the commands posted, and the listener (for its status)."""
+    time span): the commands posted, and the listener (for its status); `own` gets the
+    commands it posted as the coach's own voice."""
     posted: queue.Queue = queue.Queue()
 
     def words(finished_only: bool = False) -> str:
@@ -114,6 +116,8 @@ def heard_while_the_coach_speaks(engine: CountingEngine, coach_words: str | None
         events = drain(posted, 2.0)
     finally:
         listener.stop()
+    if own is not None:
+        own += [e for e in events if isinstance(e, OwnVoice)]
     return [e.command for e in events if isinstance(e, Heard)], listener
 
 
@@ -210,10 +214,14 @@ def test_when_it_is_known_what_the_coach_played_close_to_the_words_that_decides(
         return "up the lower back," if len(asked) == 1 else "then move on"
 
     began = time.monotonic()
+    own: list[OwnVoice] = []
     heard, listener = heard_while_the_coach_speaks(engine, "Glide up the lower back, louder.",
-                                                   near=near)
+                                                   near=near, own=own)
     assert heard == ["back"]
     assert listener.status.ignored == 2  # the first "back", and "louder" by its recent words
+    # Both are posted as not taken, with the coach's words that made them so (for the log).
+    assert own == [OwnVoice("back", "back", "up the lower back,", "x"),
+                   OwnVoice("louder", "louder", " Glide up the lower back, louder.", "x")]
     assert len(asked) == 2
     for start, end in asked:  # the words' own span, on the clock the blocks were read by
         assert end - start == pytest.approx(0.3)

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .events import Effect, Event, Heard, Say
+from .events import Effect, Event, Heard, OwnVoice, Say
 from .listener import ListenerStatus
 from .pressure import Level
 from .session import Phase, SessionState
@@ -59,6 +59,9 @@ class LiveView:
             self.last_said = item.text
         elif isinstance(item, Heard):
             self.last_heard = f"{item.text or item.command} \u2192 {item.command} ({item.engine})"
+        elif isinstance(item, OwnVoice):
+            said = item.text or item.command
+            self.last_heard = f"{said} \u2192 not taken: the coach had just said it"
 
     def __rich__(self) -> Panel:
         s = self._state()

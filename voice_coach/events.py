@@ -50,7 +50,19 @@ class DeviceProblem:
     detail: str = ""
 
 
-Event = Start | Tick | Heard | SpeechDone | DeviceProblem
+@dataclass(frozen=True)
+class OwnVoice:
+    """A command heard while the coach spoke and not acted on: the coach had just said words of
+    it (`coach_words`), so it may be its own voice coming back. The session ignores it; the log
+    keeps it, so that a command that went unheeded can be explained."""
+
+    command: str
+    text: str = ""
+    coach_words: str = ""
+    engine: str = ""
+
+
+Event = Start | Tick | Heard | SpeechDone | DeviceProblem | OwnVoice
 
 # ---------------------------------------------------------------- effects (core -> edges)
 

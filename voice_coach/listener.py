@@ -20,7 +20,7 @@ import numpy as np
 from . import commands
 from .audio_in import level_dbfs
 from .engines.base import SAMPLE_RATE, Detection, Engine
-from .events import DeviceProblem, Event, Heard
+from .events import DeviceProblem, Event, Heard, OwnVoice
 
 REOPEN_EVERY_S = 2.0
 DEAD_AFTER_S = 3.0  # no sound at all for this long: the microphone is gone
@@ -180,24 +180,28 @@ class Listener:
         for detection in detections:
             self._deliver(detection, self._recently)
 
-    def _maybe_own_voice(self, detection: Detection) -> bool:
-        """maybe_own_voice, by the coach's words played close to the command's own words when
-        both times are known; else by all its recent words."""
+    def _own_voice_words(self, detection: Detection) -> str | None:
+        """The coach's words that make `detection` maybe its own voice (maybe_own_voice), or
+        None if it is the person's: the words played close to the command's own when both times
+        are known, else all its recent words."""
         near = self._coach_words_near
         if near is not None and detection.start_s is not None and detection.end_s is not None:
             played = near(self._heard_at.time_of(detection.start_s),
                           self._heard_at.time_of(detection.end_s))
             if played is not None:
-                return maybe_own_voice(detection, played, played)
+                return played if maybe_own_voice(detection, played, played) else None
         words = self._coach_words
-        return maybe_own_voice(detection, words() if words else None,
-                               words(True) if words else None)
+        recent = words() if words else None
+        if maybe_own_voice(detection, recent, words(True) if words else None):
+            return recent or ""
+        return None
 
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
         if detection.during_coach is not None:  # the engine knows what played under the words
             coach_speaking = detection.during_coach
-        if coach_speaking and self._maybe_own_voice(detection):
+        if coach_speaking and (said := self._own_voice_words(detection)) is not None:
             self.status.ignored += 1
+            self._post(OwnVoice(detection.command, detection.text, said, detection.engine))
             return
         self.status.last_heard = detection.text or detection.command
         self.status.last_engine = detection.engine

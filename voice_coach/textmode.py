@@ -12,7 +12,17 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .commands import parse
-from .events import Effect, Event, Heard, MusicGain, PressureSet, Say, SpeechDone, StepStarted
+from .events import (
+    Effect,
+    Event,
+    Heard,
+    MusicGain,
+    OwnVoice,
+    PressureSet,
+    Say,
+    SpeechDone,
+    StepStarted,
+)
 from .session import Phase, SessionState
 
 
@@ -83,3 +93,6 @@ class HeardPrinter:
         if isinstance(item, Heard) and item.engine != "keys":
             print(f"[{clock(state.clock_s)}] heard: {item.text!r} -> {item.command} "
                   f"({item.engine})", file=self._out, flush=True)
+        elif isinstance(item, OwnVoice):
+            print(f"[{clock(state.clock_s)}] not taken: {item.text!r} -> {item.command} "
+                  "(the coach had just said it; say it again)", file=self._out, flush=True)
