@@ -320,8 +320,7 @@ def test_confirming_a_command_accepts_another_of_its_phrases(judge, said, accept
     asked about that phrase alone Whisper does not confirm it; offered the command's other
     phrases as well (as the engine offers them), it confirms the command."""
     command = commands.command_for_phrase(accepted_as)
-    others = [p for p in commands.phrases()
-              if commands.command_for_phrase(p) == command and p != accepted_as]
+    others = [p for p in commands.BY_NAME[command].phrases if p != accepted_as]
     audio = spoken(said, voice, music_snr_db=10)
     assert judge.judge(audio, [accepted_as], confirming=True).command is None
     opinion = judge.judge(audio, [accepted_as], confirming=True, suggest=others)

@@ -382,8 +382,7 @@ class PocketsphinxEngine:
             return verdict
         # The command is confirmed, not the phrase: Whisper may find another of its phrases
         # likelier ("Out!" for an "ouch" that pocketsphinx heard as "it hurts").
-        same = [p for p in commands.phrases()
-                if commands.command_for_phrase(p) == verdict.command and p != verdict.text]
+        same = [p for p in commands.BY_NAME[verdict.command].phrases if p != verdict.text]
         opinion = self._ask(self._judge_clip(utt),
                             [verdict.text, *self._mixups.get(verdict.text, ())], confirming=True,
                             suggest=same)
