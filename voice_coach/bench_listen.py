@@ -18,7 +18,7 @@ from . import bench_data, commands
 from .audio_in import RATE, chunks, to_int16
 from .engines.base import Detection, Engine
 from .listener import maybe_own_voice
-from .recent_speech import KEEP_S, NEAR_S, WordSpan, word_spans
+from .recent_speech import KEEP_S, WordSpan, word_spans, words_near
 
 SPEECH_DBFS = -20.0  # every clip is levelled to this RMS before the music goes under it
 CONDITIONS: tuple[tuple[str, float | None], ...] = (
@@ -52,16 +52,11 @@ class Stream:
         """The coach's words that ended within KEEP_S before `t`."""
         return " ".join(w for a, b, w in self.coach_words if t - KEEP_S <= b <= t)
 
-    def said_near(self, start: float, end: float) -> str:
-        """The coach's words within NEAR_S of [start, end] (RecentSpeech.near)."""
-        return " ".join(w for a, b, w in self.coach_timed
-                        if a <= end + NEAR_S and b >= start - NEAR_S)
-
     def acted_on(self, detections: list[Detection]) -> list[Detection]:
         """The detections the listener would act on, knowing what the coach said and when."""
         def own_voice(d: Detection) -> bool:
             if d.start_s is not None and d.end_s is not None:
-                near = self.said_near(d.start_s, d.end_s)
+                near = words_near(self.coach_timed, d.start_s, d.end_s)
                 return maybe_own_voice(d, near, near)
             return maybe_own_voice(d, self.said_lately(d.at_s), self.finished_lately(d.at_s))
         return [d for d in detections if not own_voice(d)]

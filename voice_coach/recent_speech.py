@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +52,12 @@ def word_spans(text: str, audio: np.ndarray, rate: int) -> list[WordSpan]:
     sec = frame / rate
     return [(float(min(a, n - 1) * sec), float(min(b, n) * sec), w)
             for a, b, w in zip(starts, ends, words, strict=True)]
+
+
+def words_near(spans: Iterable[WordSpan], start: float, end: float) -> str:
+    """The words of `spans` (on one clock) within NEAR_S of [start, end], in order."""
+    lo, hi = start - NEAR_S, end + NEAR_S
+    return " ".join(w for a, b, w in sorted(spans) if a <= hi and b >= lo)
 
 
 @dataclass
@@ -112,8 +118,7 @@ class RecentSpeech:
         """The words the coach played within NEAR_S of [start, end] (this object's clock), in
         order; None if something playing then has no known times (then go by text())."""
         now = self._clock()
-        lo, hi = start - NEAR_S, end + NEAR_S
-        out: list[tuple[float, str]] = []
+        played: list[WordSpan] = []
         with self._lock:
             self._forget(now)
             for said in [*self._ended, *self._open.values()]:
@@ -122,11 +127,9 @@ class RecentSpeech:
                 if said.words is None:
                     return None
                 stop = said.ended_at if said.ended_at is not None else now
-                for a, b, word in said.words:
-                    t0, t1 = said.started_at + a, said.started_at + b
-                    if t0 < stop and t0 <= hi and t1 >= lo:  # played, and close to the words
-                        out.append((t0, word))
-        return " ".join(word for _, word in sorted(out))
+                played += [(said.started_at + a, said.started_at + b, word)
+                           for a, b, word in said.words if said.started_at + a < stop]
+        return words_near(played, start, end)
 
     def played(self, utterance_id: int) -> list[WordSpan]:
         """The words of a played utterance, at the times they sounded (or will)."""
