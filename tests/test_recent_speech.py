@@ -5,10 +5,12 @@ import numpy as np
 from voice_coach import commands
 from voice_coach.recent_speech import (
     KEEP_S,
-    NEAR_S,
+    NEAR_AFTER_S,
+    NEAR_BEFORE_S,
     TIMED_KEEP_S,
     RecentSpeech,
     word_spans,
+    words_near,
 )
 
 
@@ -81,7 +83,7 @@ def test_words_are_near_a_span_when_they_played_close_to_it():
     assert recent.near(12.2, 12.5) == ""  # not played yet
     clock.now = 12.6
     assert commands.mentions(recent.near(12.2, 12.5), "back")  # just after it said "back"
-    assert recent.near(9.0, 10.4 - NEAR_S) == ""  # before it began (at 10.5)
+    assert recent.near(9.0, 10.4 - NEAR_AFTER_S) == ""  # before it began (at 10.5)
     clock.now = 14.0
     recent.ended(1)
     clock.now = 20.0
@@ -93,6 +95,16 @@ def test_words_are_near_a_span_when_they_played_close_to_it():
     assert recent.near(20.5, 20.9) == "Now the shoulders."
     clock.now = 20.0 + TIMED_KEEP_S + 1
     assert recent.near(0.0, 100.0) == "Now the shoulders."  # the first one is forgotten
+
+
+def test_an_echo_comes_after_the_words_never_before():
+    # "next" played at 5.0-5.3 s. Heard 0.7 s after it: maybe it coming back (latencies, the
+    # estimate's error). Heard ending 0.7 s before it began: the person, who spoke first.
+    spans = [(4.5, 5.0, "the"), (5.0, 5.3, "next")]
+    assert "next" in words_near(spans, 6.0, 6.4).split()
+    assert "next" not in words_near(spans, 3.9, 4.3).split()
+    assert "next" in words_near(spans, 3.9, 4.6).split()  # its estimate may be 0.4 s late
+    assert NEAR_AFTER_S < NEAR_BEFORE_S
 
 
 def test_words_after_a_cancel_never_played():

@@ -19,12 +19,16 @@ import numpy as np
 # How long words stay "recent" after they finished playing: the room's echo, the recogniser's
 # endpointing and its second opinion all come after the words themselves (about 1 s measured).
 KEEP_S = 4.0
-# A word played this close to a heard command could be it coming back: the estimate of a word's
-# time within its sentence is off by up to ~0.4 s, the speaker's and microphone's latencies and
-# the room add ~0.3 s more.
-NEAR_S = 1.0
+# A word played close to a heard command could be it coming back. The estimate of a word's time
+# within its sentence is off by up to ~0.4 s either way, the engine's span of what it heard by
+# ~0.1 s; the speaker's and microphone's latencies and the room only ever delay the echo (~0.3 s
+# at most). So a word that ended up to NEAR_BEFORE_S before the command was heard may be it, and
+# one that began up to NEAR_AFTER_S after it: what had not played yet cannot have been heard. (A
+# window of 1 s both ways dropped a "next" said 0.73 s before the coach's own "next".)
+NEAR_BEFORE_S = 1.0
+NEAR_AFTER_S = 0.5
 # How long played words are kept for that check: a verdict can come ~3 s after the words (Whisper
-# on a busy machine), and the check looks NEAR_S before them.
+# on a busy machine), and the check looks NEAR_BEFORE_S before them.
 TIMED_KEEP_S = 8.0
 SILENT_BELOW_DB = 40.0  # frames this far under the loudest frame of a sentence hold no voice
 
@@ -55,8 +59,9 @@ def word_spans(text: str, audio: np.ndarray, rate: int) -> list[WordSpan]:
 
 
 def words_near(spans: Iterable[WordSpan], start: float, end: float) -> str:
-    """The words of `spans` (on one clock) within NEAR_S of [start, end], in order."""
-    lo, hi = start - NEAR_S, end + NEAR_S
+    """The words of `spans` (on one clock) that may be what was heard over [start, end]: from
+    those that ended NEAR_BEFORE_S before it to those that began NEAR_AFTER_S after, in order."""
+    lo, hi = start - NEAR_BEFORE_S, end + NEAR_AFTER_S
     return " ".join(w for a, b, w in sorted(spans) if a <= hi and b >= lo)
 
 
@@ -115,8 +120,9 @@ class RecentSpeech:
             return " ".join(recent + still)
 
     def near(self, start: float, end: float) -> str | None:
-        """The words the coach played within NEAR_S of [start, end] (this object's clock), in
-        order; None if something playing then has no known times (then go by text())."""
+        """The words the coach played that may be what was heard over [start, end] (this
+        object's clock; see words_near), in order; None if something playing then has no known
+        times (then go by text())."""
         now = self._clock()
         played: list[WordSpan] = []
         with self._lock:
