@@ -9,6 +9,7 @@ import pytest
 
 from voice_coach import bench_data
 from voice_coach.audio_in import chunks, to_int16
+from voice_coach.engines import whisper_judge
 from voice_coach.engines.base import Detection
 from voice_coach.engines.pocketsphinx_engine import PocketsphinxEngine, _Candidate
 
@@ -170,6 +171,28 @@ def test_the_recogniser_process_hands_over_a_command_without_waiting_for_more_au
         engine.close()
     with pytest.raises(RuntimeError, match="ended"):
         engine.feed(audio[:1600])
+
+
+@pytest.mark.skipif(not whisper_judge.available(), reason="faster-whisper or its model missing")
+def test_a_command_whisper_confirms_is_handed_over_when_it_answers() -> None:
+    """In the recogniser's process Whisper answers beside the stream; its command is handed
+    over when the answer comes, not with the next block (none is fed here) or a flush."""
+    import threading
+
+    from voice_coach.engines.process_engine import ProcessEngine
+
+    audio, _ = scene(["slower"], "slt")  # not one of the commands that skip confirmation
+    engine = ProcessEngine("pocketsphinx", None)
+    arrived = threading.Event()
+    heard: list[Detection] = []
+    engine.deliver_to(lambda detections: (heard.extend(detections), arrived.set()))
+    try:
+        for c in chunks(audio):
+            engine.feed(c)
+        assert arrived.wait(60.0), "the confirmed command waited for more audio"
+        assert [d.command for d in heard] == ["slower"]
+    finally:
+        engine.close()
 
 
 def test_a_receiver_that_fails_is_reported_by_the_next_block_not_lost_silently() -> None:

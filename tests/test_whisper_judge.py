@@ -4,6 +4,7 @@ as the pocketsphinx verifier's judge of the utterances it turned down."""
 from __future__ import annotations
 
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -325,3 +326,31 @@ def test_confirming_a_command_accepts_another_of_its_phrases(judge, said, accept
     assert judge.judge(audio, [accepted_as], confirming=True).command is None
     opinion = judge.judge(audio, [accepted_as], confirming=True, suggest=others)
     assert (opinion.command, opinion.phrase) == (command, said), opinion
+
+
+def test_judged_beside_the_stream_a_fast_command_does_not_wait_for_whisper(judge) -> None:
+    """Live, Whisper's opinions are formed beside the stream: while it still thinks about a
+    "slower" (which it must confirm), a "softer" said after it acts at once; the "slower"
+    follows when Whisper answers. Decoding a file, the stream waits: the same commands, in
+    order."""
+    release = threading.Event()
+    asked: list[list[str]] = []
+
+    class Held(whisper_judge.WhisperJudge):
+        def __init__(self) -> None:  # share the loaded model
+            self.__dict__.update(judge.__dict__)
+
+        def judge(self, audio, candidates, *args, **kw):
+            asked.append(list(candidates))
+            release.wait(60)
+            return super().judge(audio, candidates, *args, **kw)
+
+    audio = _over_music(["slower", "softer"], "slt")
+    engine = PocketsphinxEngine(judge=Held(), judge_beside=True)
+    heard = [d.command for c in chunks(audio) for d in engine.feed(c)]
+    assert heard == ["softer"], (heard, asked)
+    assert any("slower" in c for c in asked), asked
+    release.set()
+    heard += [d.command for d in engine.flush()]
+    assert heard == ["softer", "slower"]
+    assert _decode(PocketsphinxEngine(judge=judge), audio) == ["slower", "softer"]

@@ -2,6 +2,8 @@
 
 Engines are pure consumers of audio; where the audio comes from (a WAV file, the microphone) is
 the caller's business. An engine never sleeps or reads a clock: time is the stream position.
+(Live, a second opinion may be formed beside the stream; the command it gives comes out when
+it is ready, from the next feed() or the engine's ready().)
 """
 
 from __future__ import annotations

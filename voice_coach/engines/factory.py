@@ -48,8 +48,10 @@ def describe(name: str, model: Path | None) -> str:
     return "listening to the keyboard: type a command and press Enter"
 
 
-def make_engine(name: str, model: Path | None) -> Engine:
-    """Build the engine `name` (auto|vosk|pocketsphinx|keys); vosk is imported only if chosen."""
+def make_engine(name: str, model: Path | None, live: bool = False) -> Engine:
+    """Build the engine `name` (auto|vosk|pocketsphinx|keys); vosk is imported only if chosen.
+    `live`: it listens to a microphone, and second opinions are formed beside the stream
+    rather than holding it up (a file is decoded the same way every run)."""
     engine, path = resolve(name, model)
     if engine == "vosk":
         from .vosk_engine import VoskEngine
@@ -60,7 +62,7 @@ def make_engine(name: str, model: Path | None) -> Engine:
         from .pocketsphinx_engine import PocketsphinxEngine
 
         judge = whisper_judge.WhisperJudge() if whisper_judge.available() else None
-        return PocketsphinxEngine(judge=judge)
+        return PocketsphinxEngine(judge=judge, judge_beside=live and judge is not None)
     from .keys import KeysEngine
 
     return KeysEngine()

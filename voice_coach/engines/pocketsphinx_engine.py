@@ -19,6 +19,7 @@ What the verifier turns down as a near miss gets a second opinion from Whisper
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 from .. import commands
 from . import denoise, ps_model, utterance
 from .base import SAMPLE_RATE, Detection
+from .judging import Judging
 from .whisper_judge import Opinion, WhisperJudge
 
 FRAME = SAMPLE_RATE // 100  # pocketsphinx frames are 10 ms
@@ -116,6 +118,15 @@ class _Candidate:
 
 
 @dataclass(frozen=True)
+class _Heard:
+    """An utterance being judged, with what the second opinion needs of it."""
+
+    utt: utterance.Utterance
+    coach: bool  # the coach's voice played during it
+    clip: np.ndarray  # what Whisper hears (JUDGE_PAD_S around it), a copy
+
+
+@dataclass(frozen=True)
 class Verdict:
     command: str | None
     text: str
@@ -130,8 +141,12 @@ class PocketsphinxEngine:
 
     name = "pocketsphinx"
 
-    def __init__(self, llr_offset: float = 0.0, judge: WhisperJudge | None = None) -> None:
+    def __init__(self, llr_offset: float = 0.0, judge: WhisperJudge | None = None,
+                 judge_beside: bool = False) -> None:
+        """`judge`: Whisper, for second opinions. `judge_beside`: it answers on a thread of its
+        own while the stream goes on (live); otherwise the stream waits for it (files)."""
         self._judge = judge
+        self._judging: Judging[_Heard, Verdict] = Judging(background=judge_beside)
         self._folder = ps_model.scratch_dir()
         try:
             # ds=2: acoustic scores on every other frame. Halves the spotter's cost; it only
@@ -169,7 +184,7 @@ class PocketsphinxEngine:
         self._seen: set[tuple[str, int]] = set()
         self._quiet_until = 0  # refractory end, in samples
         self._verified_until = 0  # end of the last window the verifier judged
-        self._last_command: tuple[str, int] = ("", -SAMPLE_RATE * 60)  # (command, stream pos)
+        self._last_command: tuple[str, int] = ("", -SAMPLE_RATE * 60)  # (command, its end)
         self._coach_feed = False  # the coach's voice is in the audio being fed now
         self._coach_spans: list[list[int]] = []  # [start, end) stream samples with its voice
         self._coach = False  # ... during the utterance being judged
@@ -203,10 +218,17 @@ class PocketsphinxEngine:
         self._spot.end_utt()
         self._collect_candidates(ended=True)
         out = self._decide(final=True)
+        self._judging.wait()
+        out += self._settle_judged()
         self._spot.start_utt()
         self._utt_start = self._pos
         self._seen.clear()
         return out
+
+    def ready(self) -> list[Detection]:
+        """Commands whose second opinion came in since the last feed (judge_beside): the
+        recogniser's process asks while no audio is waiting."""
+        return self._settle_judged()
 
     # ---------------------------------------------------------------- internals
 
@@ -263,7 +285,7 @@ class PocketsphinxEngine:
             self._seen.clear()
 
     def _decide(self, final: bool) -> list[Detection]:
-        out: list[Detection] = []
+        out = self._settle_judged()
         while self._pending:
             first = min(self._pending, key=lambda c: c.start)
             utt = self._utterance(first)
@@ -289,25 +311,53 @@ class PocketsphinxEngine:
             self._verified_until = utt.end
             self._coach = self._coach_during(utt.start, utt.end)
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
-            verdict = self._second_opinion(utt, verdict, group)
-            verdict = self._confirmed(utt, verdict)
-            self.verdicts.append(verdict)
-            if verdict.command is not None and self._repeats(verdict.command):
-                verdict = replace(verdict, command=None, reason="same command just given")
-                self.verdicts[-1] = verdict
-            if verdict.command is not None:
-                self._last_command = (verdict.command, self._pos)
-                self._quiet_until = utt.end + int(REFRACTORY_S * SAMPLE_RATE)
-                self._pending = [c for c in self._pending if c.start >= self._quiet_until]
-                conf = _confidence(verdict)
-                out.append(Detection(verdict.command, verdict.text, self._pos / SAMPLE_RATE,
-                                     round(conf, 3), self.name, during_coach=self._coach,
-                                     start_s=utt.start / SAMPLE_RATE,
-                                     end_s=utt.end / SAMPLE_RATE))
+            heard = _Heard(utt, self._coach, self._judge_clip(utt).copy())
+            question = self._whisper_question(heard, verdict, group)
+            if isinstance(question, Verdict):  # settled without Whisper
+                out += self._settle(heard, question)
+            else:
+                self._judging.ask(heard, question, urgent=verdict.command is not None)
+                out += self._settle_judged()  # answered at once, unless judged beside
         return out
 
-    def _second_opinion(self, utt: utterance.Utterance, verdict: Verdict,
-                        proposed: list[_Candidate]) -> Verdict:
+    def _settle_judged(self) -> list[Detection]:
+        out: list[Detection] = []
+        for heard, verdict in self._judging.answered():
+            out += self._settle(heard, verdict)
+        return out
+
+    def _settle(self, heard: _Heard, verdict: Verdict) -> list[Detection]:
+        """Record the final verdict on an utterance; the command it gives, if any."""
+        utt = heard.utt
+        self.verdicts.append(verdict)
+        if verdict.command is None:
+            return []
+        if self._repeats(verdict.command, utt):
+            self.verdicts[-1] = replace(verdict, command=None, reason="same command just given")
+            return []
+        self._last_command = (verdict.command, utt.end)
+        self._quiet_until = max(self._quiet_until, utt.end + int(REFRACTORY_S * SAMPLE_RATE))
+        self._pending = [c for c in self._pending if c.start >= self._quiet_until]
+        return [Detection(verdict.command, verdict.text, self._pos / SAMPLE_RATE,
+                          round(_confidence(verdict), 3), self.name, during_coach=heard.coach,
+                          start_s=utt.start / SAMPLE_RATE, end_s=utt.end / SAMPLE_RATE)]
+
+    def _whisper_question(self, heard: _Heard, verdict: Verdict, proposed: list[_Candidate]
+                          ) -> Verdict | Callable[[], Verdict]:
+        """What to ask Whisper about the first pass's verdict (asked on another thread, when
+        judged beside the stream), or the verdict as it stands if there is nothing to ask. What
+        touches the verifier's decoder is done here, on the stream's thread."""
+        if self._judge is None:
+            return verdict
+        if verdict.command is None:
+            return self._rescue_question(heard, verdict, proposed)
+        if verdict.reason != "ok" or (verdict.text == verdict.command
+                                      and verdict.command in UNCONFIRMED):
+            return verdict
+        return lambda: self._confirmed(heard, verdict)
+
+    def _rescue_question(self, heard: _Heard, verdict: Verdict, proposed: list[_Candidate]
+                         ) -> Verdict | Callable[[], Verdict]:
         """Ask Whisper about an utterance turned down as a near miss of a command (a sound-alike
         won, the grammar heard nothing useful, the fit was weak), not about running speech or a
         word inside a sentence: was it the command that fits it best, or something else? While
@@ -316,11 +366,11 @@ class PocketsphinxEngine:
         coach (-3, then -4) turned down "stop" said over it on the virtual devices (-3.0 to
         -5.3) and kept no more of the coach's own sentences out (bench narration, -4 to -6: the
         same one false "next")."""
-        rescuable = RESCUABLE if self._coach else RESCUABLE + RESCUABLE_IN_CARRIER
-        if (self._judge is None or verdict.command is not None
-                or not verdict.reason.startswith(rescuable)):
+        assert self._judge is not None
+        rescuable = RESCUABLE if heard.coach else RESCUABLE + RESCUABLE_IN_CARRIER
+        if not verdict.reason.startswith(rescuable):
             return verdict
-        audio = self._judge_clip(utt)
+        audio = heard.clip
         if (speech := self._judge.speech_probability(audio)) < MIN_SPEECH_PROB:
             return replace(verdict, reason=f"{verdict.reason}; no speech (vad {speech:.2f})")
         # The command that fits best, and a few of the spotter's proposals (the longest): it
@@ -330,7 +380,7 @@ class PocketsphinxEngine:
         longest = sorted(proposed, key=lambda c: c.start - c.end)
         candidates = list(dict.fromkeys([best, *(c.phrase for c in longest)]))
         candidates = [c for c in candidates if commands.command_for_phrase(c) is not None]
-        if self._coach:
+        if heard.coach:
             # Only the one-word barge-in phrases ("stop", "next", "ouch"): they are what cuts
             # into the coach. The spotter proposes "it hurts", "too much" and the rest in nearly
             # every sentence of the coach's, and asking Whisper about them all (1.1-1.7 s a call
@@ -343,7 +393,12 @@ class PocketsphinxEngine:
         candidates = candidates[:JUDGE_CANDIDATES]
         if not candidates:
             return verdict
-        opinion = self._ask(audio, candidates, safe=SAFE_COMMANDS, suggest=self._suggestable)
+        return lambda: self._second_opinion(heard, verdict, candidates, speech)
+
+    def _second_opinion(self, heard: _Heard, verdict: Verdict, candidates: list[str],
+                        speech: float) -> Verdict:
+        """Whisper's verdict on a rejected utterance: one of `candidates`, or still none."""
+        opinion = self._ask(heard, candidates, safe=SAFE_COMMANDS, suggest=self._suggestable)
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; whisper: {opinion.detail}, "
                                            f"vad {speech:.2f}")
@@ -357,35 +412,29 @@ class PocketsphinxEngine:
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         return self._ring_slice(utt.start - pad, utt.end + pad)
 
-    def _ask(self, audio: np.ndarray, candidates: list[str], **how: Any) -> Opinion:
-        """Whisper's opinion of `audio`, at the bars for the utterance being judged: stricter
-        over the coach, and there only a command said by itself counts (no filler words)."""
+    def _ask(self, heard: _Heard, candidates: list[str], **how: Any) -> Opinion:
+        """Whisper's opinion of the utterance, at the bars for it: stricter over the coach,
+        and there only a command said by itself counts (no filler words). Thread-safe."""
         assert self._judge is not None
-        return self._judge.judge(audio, candidates, rivals_of=self._rivals,
-                                 strict=self._strict(), carriers=not self._coach, **how)
+        strict = STRICT_COMMANDS | STRICT_OVER_COACH if heard.coach else STRICT_COMMANDS
+        return self._judge.judge(heard.clip, candidates, rivals_of=self._rivals,
+                                 strict=strict, carriers=not heard.coach, **how)
 
-    def _strict(self) -> frozenset[str]:
-        """The commands Whisper must clearly hear by itself for the utterance being judged."""
-        return STRICT_COMMANDS | STRICT_OVER_COACH if self._coach else STRICT_COMMANDS
-
-    def _confirmed(self, utt: utterance.Utterance, verdict: Verdict) -> Verdict:
+    def _confirmed(self, heard: _Heard, verdict: Verdict) -> Verdict:
         """Whisper must agree with what pocketsphinx accepted, unless it is one of UNCONFIRMED
-        said by its own name ("stop", not "that's enough"): those act at once. In the live
-        self-trigger test the room's music, with nobody speaking, passed the verifier as "too
-        hard" now and then, and once as "slower" (at 0.999 confidence). Costs Whisper's time
-        (0.4-1.5 s) on the others. Where Whisper clearly hears a different command, that one is
-        taken (pocketsphinx's "keep going" for a "go back" over music), and so is a command
-        that sounds like it, if Whisper clearly hears that one ("lighter" for a "louder": a
-        wrong softer in live sessions)."""
-        if (self._judge is None or verdict.reason != "ok" or verdict.command is None
-                or (verdict.text == verdict.command and verdict.command in UNCONFIRMED)):
-            return verdict
+        said by its own name ("stop", not "that's enough"): those act at once (see
+        _whisper_question). In the live self-trigger test the room's music, with nobody
+        speaking, passed the verifier as "too hard" now and then, and once as "slower" (at
+        0.999 confidence). Costs Whisper's time (0.4-1.5 s) on the others. Where Whisper
+        clearly hears a different command, that one is taken (pocketsphinx's "keep going" for a
+        "go back" over music), and so is a command that sounds like it, if Whisper clearly hears
+        that one ("lighter" for a "louder": a wrong softer in live sessions)."""
+        assert verdict.command is not None
         # The command is confirmed, not the phrase: Whisper may find another of its phrases
         # likelier ("Out!" for an "ouch" that pocketsphinx heard as "it hurts").
         same = [p for p in commands.BY_NAME[verdict.command].phrases if p != verdict.text]
-        opinion = self._ask(self._judge_clip(utt),
-                            [verdict.text, *self._mixups.get(verdict.text, ())], confirming=True,
-                            suggest=same)
+        opinion = self._ask(heard, [verdict.text, *self._mixups.get(verdict.text, ())],
+                            confirming=True, suggest=same)
         if opinion.command == verdict.command:
             return verdict
         if opinion.command is not None:  # it clearly heard another ("Go back." for "keep going")
@@ -404,11 +453,11 @@ class PocketsphinxEngine:
                                    cand.start)
         return found
 
-    def _repeats(self, command: str) -> bool:
+    def _repeats(self, command: str, utt: utterance.Utterance) -> bool:
         """The same command again within SAME_COMMAND_S is the same utterance heard twice
         ("that ... hurts"), not a second request."""
         last, at = self._last_command
-        return last == command and self._pos - at < SAME_COMMAND_S * SAMPLE_RATE
+        return last == command and utt.end - at < SAME_COMMAND_S * SAMPLE_RATE
 
     def _ring_slice(self, a: int, b: int) -> np.ndarray:
         """Stream samples [a, b) from the ring (clipped to what it still holds)."""

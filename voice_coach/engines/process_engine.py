@@ -24,6 +24,9 @@ from ..errors import UserError
 from .base import Detection
 
 START_TIMEOUT_S = 60.0
+# While no audio waits, look this often for commands whose second opinion came in (rather than
+# only with the next block, up to 100 ms later).
+READY_POLL_S = 0.02
 # A file to append each of the engine's verdicts to, one JSON line each (what it weighed and why
 # it turned it down): how a command missed in a live session is diagnosed.
 TRACE_ENV = "VOICE_COACH_TRACE_VERDICTS"
@@ -54,13 +57,19 @@ def _serve(conn: Connection, name: str, model: Path | None) -> None:
     from .factory import make_engine
 
     try:
-        engine = make_engine(name, model)
+        engine = make_engine(name, model, live=True)
     except Exception as err:  # noqa: BLE001 - reported to the parent as one line
         conn.send(("error", str(err)))
         return
     conn.send(("ready", engine.name))
     trace = _VerdictTrace(engine, os.environ.get(TRACE_ENV))
+    ready = getattr(engine, "ready", None)  # commands settled beside the stream (Whisper's)
     while True:
+        if ready is not None and not conn.poll(READY_POLL_S):
+            if heard := ready():
+                trace.write_new()
+                conn.send(("heard", heard))
+            continue
         try:
             kind, arg = conn.recv()
         except EOFError:  # the parent went away

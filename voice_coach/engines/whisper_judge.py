@@ -119,6 +119,9 @@ class WhisperJudge:
         self._tok = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual,
                               task="transcribe", language="en")
         self._lock = threading.Lock()
+        # The speech check has its own: asked on the stream's thread while Whisper works on
+        # another clip (`judging`), it must not wait a second for it.
+        self._vad_lock = threading.Lock()
         self._first_tokens: dict[str, int] = {}
 
     def speech_probability(self, audio: np.ndarray) -> float:
@@ -131,7 +134,7 @@ class WhisperJudge:
         if len(x) == 0:
             return 0.0
         x = np.pad(x, (0, -len(x) % VAD_WINDOW))
-        with self._lock:
+        with self._vad_lock:
             return float(np.max(get_vad_model()(x)))
 
     def judge(self, audio: np.ndarray, candidates: list[str], rivals: Sequence[str] = (),
