@@ -99,3 +99,9 @@ def test_a_phrase_wrapped_in_filler_words_is_still_the_command() -> None:
     assert commands.carried_phrase("And then stop.") is None  # a story, not a request
     assert commands.carried_phrase("That's harder than it looks.") is None
     assert commands.carried_phrase("Please.") is None
+
+
+def test_contrary_commands_pair_up_both_ways() -> None:
+    assert commands.CONTRARY["harder"] == "softer" and commands.CONTRARY["softer"] == "harder"
+    assert all(commands.CONTRARY[b] == a for a, b in commands.CONTRARY.items())
+    assert set(commands.CONTRARY) <= set(commands.NAMES)

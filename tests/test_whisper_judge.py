@@ -328,14 +328,10 @@ def test_confirming_a_command_accepts_another_of_its_phrases(judge, said, accept
     assert (opinion.command, opinion.phrase) == (command, said), opinion
 
 
-def test_judged_beside_the_stream_a_fast_command_does_not_wait_for_whisper(judge) -> None:
-    """Live, Whisper's opinions are formed beside the stream: while it still thinks about a
-    "slower" (which it must confirm), a "softer" said after it acts at once; the "slower"
-    follows when Whisper answers. Decoding a file, the stream waits: the same commands, in
-    order."""
-    release = threading.Event()
-    asked: list[list[str]] = []
-
+def _held(judge: whisper_judge.WhisperJudge, release: threading.Event,
+          asked: list[list[str]]) -> whisper_judge.WhisperJudge:
+    """The judge, answering only once `release` is set (Whisper busy for as long as a test
+    needs); what it was asked goes to `asked`."""
     class Held(whisper_judge.WhisperJudge):
         def __init__(self) -> None:  # share the loaded model
             self.__dict__.update(judge.__dict__)
@@ -345,8 +341,18 @@ def test_judged_beside_the_stream_a_fast_command_does_not_wait_for_whisper(judge
             release.wait(60)
             return super().judge(audio, candidates, *args, **kw)
 
+    return Held()
+
+
+def test_judged_beside_the_stream_a_fast_command_does_not_wait_for_whisper(judge) -> None:
+    """Live, Whisper's opinions are formed beside the stream: while it still thinks about a
+    "slower" (which it must confirm), a "softer" said after it acts at once; the "slower"
+    follows when Whisper answers. Decoding a file, the stream waits: the same commands, in
+    order."""
+    release = threading.Event()
+    asked: list[list[str]] = []
     audio = _over_music(["slower", "softer"], "slt")
-    engine = PocketsphinxEngine(judge=Held(), judge_beside=True)
+    engine = PocketsphinxEngine(judge=_held(judge, release, asked), judge_beside=True)
     heard = [d.command for c in chunks(audio) for d in engine.feed(c)]
     assert heard == ["softer"], (heard, asked)
     assert any("slower" in c for c in asked), asked
@@ -354,3 +360,17 @@ def test_judged_beside_the_stream_a_fast_command_does_not_wait_for_whisper(judge
     heard += [d.command for d in engine.flush()]
     assert heard == ["softer", "slower"]
     assert _decode(PocketsphinxEngine(judge=judge), audio) == ["slower", "softer"]
+
+
+def test_a_command_answered_after_a_later_contrary_one_was_given_is_dropped(judge) -> None:
+    """"Harder", then at once "softer": beside the stream, softer acts while Whisper still
+    checks the harder. Given afterwards, harder would undo the newer wish: it is dropped."""
+    release = threading.Event()
+    audio = _over_music(["harder", "softer"], "slt", snr_db=30.0)
+    engine = PocketsphinxEngine(judge=_held(judge, release, []), judge_beside=True)
+    heard = [d.command for c in chunks(audio) for d in engine.feed(c)]
+    release.set()
+    heard += [d.command for d in engine.flush()]
+    assert heard == ["softer"]
+    assert any(v.reason == "'softer', said after it, was acted on first" for v in engine.verdicts)
+    assert _decode(PocketsphinxEngine(judge=judge), audio) == ["harder", "softer"]

@@ -53,6 +53,14 @@ PRIORITY: tuple[str, ...] = ("stop", "pause", "softer", "resume", "harder")
 BARGE_IN: frozenset[str] = frozenset({"stop", "pause", "softer", "next"})
 
 
+# Commands that undo each other. Live, a command that waited for a second opinion can be
+# decided after one said later was acted on at once; the older of two contrary ones is then
+# dropped, as the newer is the person's wish now ("harder ... ouch" must not end on harder).
+_PAIRS = (("harder", "softer"), ("next", "back"), ("pause", "resume"), ("louder", "quieter"),
+          ("slower", "faster"))
+CONTRARY: dict[str, str] = {**dict(_PAIRS), **{b: a for a, b in _PAIRS}}
+
+
 def priority(name: str) -> int:
     """Lower is more urgent; commands outside PRIORITY share the lowest urgency."""
     return PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)

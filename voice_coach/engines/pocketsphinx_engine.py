@@ -79,6 +79,7 @@ EXTRA_SPEECH_S = 0.45  # speech in the utterance beyond the command's own words 
 REFRACTORY_S = 0.25  # after a command, ignore proposals starting within this of its end
 SAME_COMMAND_S = 1.5  # and the same command again within this long of it
 RING_S = 6.0
+ACTED_KEPT = 8  # commands remembered for CONTRARY ones answered late
 # Rejections that Whisper may overturn (Verdict.reason prefixes), and how much audio around the
 # utterance it hears.
 RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too short",
@@ -185,6 +186,7 @@ class PocketsphinxEngine:
         self._quiet_until = 0  # refractory end, in samples
         self._verified_until = 0  # end of the last window the verifier judged
         self._last_command: tuple[str, int] = ("", -SAMPLE_RATE * 60)  # (command, its end)
+        self._acted: list[tuple[str, int]] = []  # the latest commands given, (command, start)
         self._coach_feed = False  # the coach's voice is in the audio being fed now
         self._coach_spans: list[list[int]] = []  # [start, end) stream samples with its voice
         self._coach = False  # ... during the utterance being judged
@@ -335,6 +337,11 @@ class PocketsphinxEngine:
         if self._repeats(verdict.command, utt):
             self.verdicts[-1] = replace(verdict, command=None, reason="same command just given")
             return []
+        if (later := self._contrary_said_later(verdict.command, utt)) is not None:
+            self.verdicts[-1] = replace(verdict, command=None,
+                                        reason=f"{later!r}, said after it, was acted on first")
+            return []
+        self._acted = [*self._acted[-(ACTED_KEPT - 1):], (verdict.command, utt.start)]
         self._last_command = (verdict.command, utt.end)
         self._quiet_until = max(self._quiet_until, utt.end + int(REFRACTORY_S * SAMPLE_RATE))
         self._pending = [c for c in self._pending if c.start >= self._quiet_until]
@@ -452,6 +459,12 @@ class PocketsphinxEngine:
             found = utterance.find(audio, a, cand.start - int(LATE_SPOT_S * SAMPLE_RATE),
                                    cand.start)
         return found
+
+    def _contrary_said_later(self, command: str, utt: utterance.Utterance) -> str | None:
+        """A command contrary to `command` (commands.CONTRARY) said after `utt` and already
+        given: possible when `utt` waited for Whisper beside the stream."""
+        contrary = commands.CONTRARY.get(command)
+        return next((c for c, start in self._acted if c == contrary and start >= utt.end), None)
 
     def _repeats(self, command: str, utt: utterance.Utterance) -> bool:
         """The same command again within SAME_COMMAND_S is the same utterance heard twice
