@@ -468,9 +468,10 @@ class PocketsphinxEngine:
 
     def _repeats(self, command: str, utt: utterance.Utterance) -> bool:
         """The same command again within SAME_COMMAND_S is the same utterance heard twice
-        ("that ... hurts"), not a second request."""
+        ("that ... hurts"), not a second request. Either way round: answered beside the
+        stream, the later one may come first."""
         last, at = self._last_command
-        return last == command and utt.end - at < SAME_COMMAND_S * SAMPLE_RATE
+        return last == command and abs(utt.end - at) < SAME_COMMAND_S * SAMPLE_RATE
 
     def _ring_slice(self, a: int, b: int) -> np.ndarray:
         """Stream samples [a, b) from the ring (clipped to what it still holds)."""
