@@ -59,6 +59,11 @@ STRICT_RIVAL_MARGIN = 3.0
 # pocketsphinx's proposals often miss the command that was said ("it hurts" for a "stop" whose
 # utterance ran into a swell of music) while Whisper ranks it first or second.
 SUGGESTED = 2
+# ...and of each such command, every phrase whose first token comes this close to its likeliest
+# one: an awb "ouch" over music began "That hurts" at -5.29 and "Ouch" at -5.58, and only the
+# first was scored (it fit 7 worse). At most SUGGESTED_PER_COMMAND, each a fit of ~30 ms.
+SUGGESTED_NEAR = 1.0
+SUGGESTED_PER_COMMAND = 3
 VAD_WINDOW = 512  # samples per Silero VAD probability at 16 kHz
 
 
@@ -197,19 +202,26 @@ class WhisperJudge:
 
     def _likeliest(self, first_word: np.ndarray, phrases: list[str]) -> list[str]:
         """Phrases of the SUGGESTED commands whose written form's first token Whisper finds
-        likeliest (the likeliest phrase of each, and its name; so that different commands
-        compete)."""
+        likeliest (each one's likeliest phrase, those within SUGGESTED_NEAR of it, and its
+        name; so that different commands compete)."""
         def first_token(phrase: str) -> int:
             if phrase not in self._first_tokens:
                 self._first_tokens[phrase] = self._tok.encode(_as_written(phrase))[0]
             return self._first_tokens[phrase]
-        by_command: dict[str | None, str] = {}
-        for p in sorted(phrases, key=lambda p: -first_word[first_token(p)]):
-            by_command.setdefault(commands.command_for_phrase(p), p)
-        chosen = list(by_command.items())[:SUGGESTED]
-        # With each command's own name too: "that's enough" may rank above "stop" when Whisper
-        # starts a "stop" as "It's t...".
-        return list(dict.fromkeys(x for c, p in chosen for x in (p, c) if x in phrases))
+        by_command: dict[str | None, list[tuple[float, str]]] = {}
+        for p in phrases:
+            by_command.setdefault(commands.command_for_phrase(p), []).append(
+                (float(first_word[first_token(p)]), p))
+        ranked = sorted(by_command.items(), key=lambda item: -max(item[1])[0])[:SUGGESTED]
+        chosen: list[str] = []
+        for command, scored in ranked:
+            scored.sort(reverse=True)
+            best = scored[0][0]
+            chosen += [p for s, p in scored[:SUGGESTED_PER_COMMAND] if s >= best - SUGGESTED_NEAR]
+            # With each command's own name too: "that's enough" may rank above "stop" when
+            # Whisper starts a "stop" as "It's t...".
+            chosen.append(str(command))
+        return list(dict.fromkeys(p for p in chosen if p in phrases))
 
     def _fit(self, encoded, frames: int, text: str) -> float:
         """log P(text | audio): the sum of its tokens' log-probabilities."""
