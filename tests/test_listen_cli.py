@@ -97,3 +97,33 @@ def test_bench_rejects_bad_labels(tmp_path: Path) -> None:
     (tmp_path / "labels.tsv").write_text("a.wav\t1\t2\tdance\n")
     r = cli("bench", "listen", "--data", str(tmp_path))
     assert r.returncode == 2 and "labels.tsv:1" in r.stderr
+
+
+def test_two_benches_saving_the_same_test_set_at_once_both_keep_it_whole(tmp_path: Path) -> None:
+    """Two benches started together build the same set and save it to the same cache file;
+    each writes a whole file of its own and the cache holds one of them (a shared temporary
+    name once had one bench rename the other's file away and fail)."""
+    import threading
+
+    clips = [bench_data.Clip("command", "stop", "flite:slt",
+                             np.arange(i, i + 4000, dtype=np.int16), "stop") for i in range(20)]
+    path = tmp_path / "testset.npz"
+    failures: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            for _ in range(5):
+                bench_data._save(bench_data.TestSet(list(clips)), path)
+        except BaseException as err:  # noqa: BLE001 - reported by the assertion below
+            failures.append(err)
+
+    writers = [threading.Thread(target=save) for _ in range(4)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    assert failures == []
+    loaded = bench_data._load(path).clips
+    assert [c.text for c in loaded] == ["stop"] * 20
+    assert all(np.array_equal(a.samples, b.samples) for a, b in zip(loaded, clips, strict=True))
+    assert list(tmp_path.iterdir()) == [path]

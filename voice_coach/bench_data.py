@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import commands
+from . import commands, storage
 from .audio_in import RATE, read_wav
 from .errors import UserError
 
@@ -170,9 +171,11 @@ def _save(ts: TestSet, path: Path) -> None:
     meta = [{"kind": c.kind, "text": c.text, "voice": c.voice, "command": c.command}
             for c in ts.clips]
     arrays = {f"a{i}": c.samples for i, c in enumerate(ts.clips)}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
-    tmp.replace(path)
+    # Through a temporary file of its own: two benches building the same set at once each
+    # write it whole (a shared temporary name had one rename the other's file away).
+    data = io.BytesIO()
+    np.savez_compressed(data, meta=np.array(json.dumps(meta)), **arrays)
+    storage.write_atomic(path, data.getvalue())
 
 
 def _load(path: Path) -> TestSet:
