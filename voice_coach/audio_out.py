@@ -131,10 +131,17 @@ class AudioOut(_Effects):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def tap(self, listener: Callable[[np.ndarray, int], None]) -> None:
+    def tap(self, listener: Callable[[np.ndarray, int], None],
+            amend: Callable[[np.ndarray, int], None] | None = None) -> None:
         """Also send every output block (stereo float32, first frame number) to `listener`,
-        on the mixing thread, just before it is queued for the device; keep it quick."""
+        on the mixing thread, just before it is queued for the device; keep it quick. `amend`:
+        told of a sound (mono) added later to frames already sent (a chime played at once)."""
         self.player.taps.append(listener)
+        if amend is not None:
+            self.player.amend_taps.append(amend)
+
+    def chime(self, kind: str = "ack") -> None:
+        self.player.chime(kind)  # over what is already queued for the device: heard sooner
 
     def _done_speaking(self, on_speech_done: Callable[[int], None]) -> Callable[[int], None]:
         def done(uid: int) -> None:

@@ -465,6 +465,19 @@ class Reference:
         self._coach[idx] = coach
         self._end = start + len(x)
 
+    def add(self, samples: np.ndarray, time_s: float, coach: bool = True) -> None:
+        """Mix `samples` into what was already written as played from `time_s` on (a sound
+        the player laid over blocks it had queued); outside the written span, nothing."""
+        if self._t0 is None:
+            return
+        x = to_float(samples).astype(np.float32)
+        start = round((time_s - self._t0) * self.rate)
+        lo, hi = max(start, self._end - len(self._buf)), min(start + len(x), self._end)
+        if hi > lo:
+            idx = np.arange(lo, hi) % len(self._buf)
+            self._buf[idx] += x[lo - start:hi - start]
+            self._coach[idx] |= coach
+
     def reset(self) -> None:
         """Forget everything: call when the output stream is reopened (its clock starts anew)."""
         self._t0 = None

@@ -15,7 +15,7 @@ import numpy as np
 from .audio_in import RATE, to_int16  # the rate the microphone delivers to the listener
 from .clock_drift import ClockDrift
 from .echo import MIC_CLOCK_SLACK_S, EchoCanceller, Reference
-from .resampling import StreamResampler
+from .resampling import StreamResampler, resample
 from .stream_clock import SampleClock
 
 # The coach's sounds linger in a room after the speaker stops (reverberation; the canceller's
@@ -43,6 +43,7 @@ class PlaybackReference:
         # 0-7 dB instead of 15+.
         self._clock = SampleClock(mixer_rate, reanchor_s=STALL_S, persist_s=STALL_PERSISTS_S)
         self._anchor_s = 0.0
+        self._anchor_frame = 0
         self._written = 0  # reference samples written since the anchor
         self.reference = reference
 
@@ -58,13 +59,20 @@ class PlaybackReference:
         ahead_s = (first_frame - self._player.frames_out) / self._mixer_rate
         measured = now + ahead_s + self._player.latency_s
         if self._clock.place(measured, first_frame):
-            self._anchor_s, self._written = measured, 0
+            self._anchor_s, self._anchor_frame, self._written = measured, first_frame, 0
             self._resample = StreamResampler(self._mixer_rate, RATE)
         mono = self._resample(block.mean(axis=1))
         if len(mono):
             self.reference.write(mono, self._anchor_s + self._written / RATE,
                                  coach=self._coach_sounding())
             self._written += len(mono)
+
+
+    def amend(self, sound: np.ndarray, first_frame: int) -> None:
+        """Output amend tap: `sound` (mono, mixer rate) was added to the frames from
+        `first_frame` on after they were written here (a chime's head)."""
+        at = self._anchor_s + (first_frame - self._anchor_frame) / self._mixer_rate
+        self.reference.add(resample(sound, self._mixer_rate, RATE), at, coach=True)
 
 
 class MicCleaner:

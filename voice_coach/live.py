@@ -95,8 +95,9 @@ class LiveEdges:
             # The microphone hears our own voice and music: remove them (echo cancellation).
             reference = Reference(RATE)
             mixer = self.audio.mixer
-            self.audio.tap(PlaybackReference(self.audio.player, mixer.rate, reference,
-                                             coach_sounding=lambda: mixer.sounding))
+            played = PlaybackReference(self.audio.player, mixer.rate, reference,
+                                       coach_sounding=lambda: mixer.sounding)
+            self.audio.tap(played, amend=played.amend)
             self.listener = Listener(lambda: Microphone(settings.input_device), engine,
                                      new_engine, post, lambda: self.audio.mixer.speaking,
                                      cleaner=MicCleaner(reference),

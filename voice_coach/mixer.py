@@ -115,8 +115,13 @@ class Mixer:
         """Fade out the current utterance within a few ms and drop the queued ones."""
         self._inbox.put(("cancel", None))
 
-    def chime(self, kind: str = "ack") -> None:
-        self._inbox.put(("chime", kind))
+    def chime(self, kind: str = "ack", skip: int = 0) -> None:
+        """Play a chime from its sample `skip` on (the player has played the rest)."""
+        self._inbox.put(("chime", (kind, skip)))
+
+    def chime_sound(self, kind: str = "ack") -> np.ndarray:
+        """The chime's samples, mono float32 at the mixer's rate (do not modify)."""
+        return self._chime_bank.get(kind, self._chime_bank["ack"])
 
     def duck(self, gain_db: float, ramp_ms: int = 250) -> None:
         """An explicit duck (0 = none) on top of the automatic one while speaking."""
@@ -153,7 +158,9 @@ class Mixer:
             for utt in dropped:
                 self._done(utt.uid)
         elif kind == "chime":
-            self._chimes.append([self._chime_bank.get(str(arg), self._chime_bank["ack"]), 0])
+            name, skip = cast(tuple[str, int], arg)
+            if skip < len(sound := self.chime_sound(name)):
+                self._chimes.append([sound, skip])
         elif kind == "duck":
             gain_db, ramp_ms = cast(tuple[float, int], arg)
             self._manual_duck_db = float(gain_db)

@@ -110,8 +110,16 @@ class Player:
         # Called on the mixing thread with each block and its first frame number, before it is
         # played (queue + device latency later): the playback reference for echo removal.
         self.taps: list[Callable[[np.ndarray, int], None]] = []
+        # Called on the mixing thread with a sound (mono) added after the fact to output frames
+        # from the given one on, already passed to `taps`: a chime's head (see `chime`).
+        self.amend_taps: list[Callable[[np.ndarray, int], None]] = []
         # When the mixer's first voice frame went to the device (perf_counter), for the bench.
         self.voice_out_time: float | None = None
+        self._chime_requests: queue.SimpleQueue[str] = queue.SimpleQueue()
+        # Chime heads the callback adds to the blocks already queued: [mono samples, frame of
+        # the first]. The lock keeps that frame and the callback's count of frames in step.
+        self._overlays: list[tuple[np.ndarray, int]] = []
+        self._overlay_lock = threading.Lock()
 
     @property
     def latency_s(self) -> float:
@@ -204,7 +212,44 @@ class Player:
                 self._on_problem(True, "the sound output is back")
             return
 
+    def chime(self, kind: str = "ack") -> None:
+        """Play a chime as soon as the device takes its next block, over the blocks already
+        mixed and queued for it (~64 ms sooner than mixing it into the next one); the mixer
+        plays the rest of it, seamlessly. Any thread."""
+        self._chime_requests.put(kind)
+
+    def _start_chimes(self) -> None:
+        """On the mixing thread, just before a block is mixed: split each requested chime into
+        the head the callback adds to the queued frames and the tail the mixer plays on."""
+        while True:
+            try:
+                kind = self._chime_requests.get_nowait()
+            except queue.Empty:
+                return
+            sound = self.mixer.chime_sound(kind)
+            with self._overlay_lock:
+                start = self.frames_out  # the first frame of the next callback
+                head = sound[:max(0, self.mixer.frames_mixed - start)]
+                if len(head):
+                    self._overlays.append((head, start))
+            self.mixer.chime(kind, skip=len(head))
+            if len(head):
+                for tap in self.amend_taps:
+                    tap(head, start)
+
+    def _add_overlays(self, outdata: np.ndarray, frames: int) -> None:
+        """In the callback, under the overlay lock: the chime heads' samples for this block."""
+        first, kept = self.frames_out, []
+        for head, start in self._overlays:
+            piece = head[first - start:first - start + frames]
+            outdata[:len(piece)] += piece[:, None]
+            if first - start + frames < len(head):
+                kept.append((head, start))
+        np.clip(outdata, -1.0, 1.0, out=outdata)
+        self._overlays = kept
+
     def _mix(self) -> np.ndarray:
+        self._start_chimes()
         first = self.mixer.frames_mixed
         block = self.mixer.mix_block()
         for tap in self.taps:
@@ -230,4 +275,7 @@ class Player:
             # A clock read only: the block holding the first voice frame goes to the device now.
             self.voice_out_time = (time.perf_counter()
                                    + (watch - self.frames_out) / self.mixer.rate)
-        self.frames_out += frames
+        with self._overlay_lock:
+            if self._overlays:
+                self._add_overlays(outdata, frames)
+            self.frames_out += frames
