@@ -266,29 +266,49 @@ def chime_onsets(recording: np.ndarray, threshold: float = 0.6,
                  jump_db: float = 6.0) -> list[float]:
     """Times (s) in the recording where one of the coach's chimes starts.
 
-    A candidate is a peak of the normalised cross-correlation with the first 60 ms of a chime;
-    it counts only if the energy at the chime's pitch jumps by `jump_db` there, because a
-    sustained note in the music can correlate with a bare sine just as well."""
+    A candidate is a peak of the normalised cross-correlation with a whole chime, in the
+    chime's own frequency bands: the chime starts over the last ~60 ms of a sentence it cuts
+    off, and a correlation with only its first 60 ms, over all frequencies, fell below any
+    usable threshold there. It counts only if its level matches the chime's (within 6 dB) and
+    the energy at the chime's pitch jumps by `jump_db` there: a note of the music in the same
+    band correlates with a bare sine as well, but neither starts nor decays like a chime."""
     if len(recording) == 0:
         return []
     x = recording.astype(np.float64)
-    onsets: list[float] = []
+    onsets: list[tuple[float, float]] = []  # (time, how much of the recording it explains)
     for kind in ("ack", "step", "refuse", "end"):
-        template = make_chime(kind)[: int(0.06 * RATE)].astype(np.float64)
-        m = len(template)
+        chime = make_chime(kind).astype(np.float64)
+        m = len(chime)
         size = 1 << (len(x) + m - 2).bit_length()
-        corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(template, size)),
-                            size)[: len(x) - m]
-        window_energy = np.convolve(x ** 2, np.ones(m), mode="valid")[: len(corr)]
-        score = corr / (np.sqrt(window_energy * np.sum(template ** 2)) + 1e-12)
-        for i in _peaks(score, threshold, RATE // 2):
-            if _energy_jump_db(x, i, template) >= jump_db:
-                onsets.append(i / RATE)
-    merged: list[float] = []
-    for t in sorted(onsets):  # the kinds share notes: one chime may match several templates
-        if not merged or t - merged[-1] > 0.3:
-            merged.append(t)
-    return merged
+        spectrum = np.fft.rfft(chime, size)
+        bands = np.abs(spectrum) > 0.1 * np.max(np.abs(spectrum))
+        x_band = np.fft.irfft(np.fft.rfft(x, size) * bands, size)[: len(x)]
+        corr = np.fft.irfft(np.fft.rfft(x_band, size) * np.conj(spectrum), size)[: len(x) - m]
+        running = np.concatenate([[0.0], np.cumsum(x_band ** 2)])
+        window_energy = np.maximum(running[m:m + len(corr)] - running[:len(corr)], 0.0)
+        chime_energy = np.sum(chime ** 2)
+        score = corr / (np.sqrt(window_energy * chime_energy) + 1e-12)
+        gain = corr / chime_energy  # the chime's level in the recording, if it is one
+        head = chime[: int(0.06 * RATE)]
+        for peak in _peaks(score, threshold, RATE // 2):
+            # The normalised score stays high for up to a chime's length around one (a sine
+            # fits itself shifted by whole periods; quiet bands before it weigh nothing); the
+            # raw match peaks where it really starts.
+            lo = max(0, peak - m)
+            i = lo + int(np.argmax(corr[lo:peak + m]))
+            if 0.5 < gain[i] < 2.0 and _energy_jump_db(x, i, head) >= jump_db:
+                onsets.append((i / RATE, float(corr[i] ** 2 / chime_energy)))
+    # The kinds share notes: one chime may match several templates, the others where their
+    # own note of it falls (the "end" chime's third note is the "ack"): keep the one that
+    # explains the most of the recording's energy (the least-squares projection on it).
+    merged: list[tuple[float, float]] = []
+    for t, fit in sorted(onsets):
+        if merged and t - merged[-1][0] <= 0.3:
+            if fit > merged[-1][1]:
+                merged[-1] = (t, fit)
+        else:
+            merged.append((t, fit))
+    return [t for t, _ in merged]
 
 
 def _peaks(score: np.ndarray, threshold: float, spacing: int) -> list[int]:
