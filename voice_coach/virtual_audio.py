@@ -98,10 +98,25 @@ def start(base: Path = BASE) -> str | None:
     while time.monotonic() < deadline:
         if _pactl_ok():
             _start_error = None
+            _warm_up_monitor()
             return None
         time.sleep(0.05)
     _start_error = f"PulseAudio did not start: {proc.stderr.strip()[-300:] or 'see pulse.log'}"
     return _start_error
+
+
+def _warm_up_monitor(timeout_s: float = 5.0) -> None:
+    """Open the speaker's monitor once and wait for its first bytes: on a fresh server the
+    first low-latency recording of it stalls for ~1.5 s (measured; later ones start at once),
+    and a test's recording would miss the first 1.5 s of what it played."""
+    import select
+
+    with subprocess.Popen(["parec", "-d", "spk.monitor", "--raw", "--format=s16le",
+                           f"--rate={RATE}", "--channels=1", "--latency-msec=20"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        select.select([proc.stdout], [], [], timeout_s)
+        proc.terminate()
 
 
 def ensure() -> str:
