@@ -103,6 +103,7 @@ class Mixer:
         self._music_buf = np.zeros((block, CHANNELS), dtype=np.float32)
         self.frames_mixed = 0
         self.level_db = -120.0  # RMS of the last block, for a meter
+        self.last_voice = np.zeros(block, np.float32)  # the voice bus of the last block
         self.first_voice_frame: int | None = None  # when voice first sounded (for the bench)
 
     # ---------------------------------------------------------------- control (any thread)
@@ -111,9 +112,11 @@ class Mixer:
         """Queue speech (mono float32 at the mixer rate) after anything already queued."""
         self._inbox.put(("voice", _Utterance(utterance_id, samples)))
 
-    def cancel_speech(self) -> None:
-        """Fade out the current utterance within a few ms and drop the queued ones."""
-        self._inbox.put(("cancel", None))
+    def cancel_speech(self, fade: bool = True) -> None:
+        """Fade out the current utterance within a few ms and drop the queued ones. `fade`
+        False: drop it at once, from the next block on (the player has faded it out in the
+        blocks it holds; see `Player.cut_speech`)."""
+        self._inbox.put(("cancel", fade))
 
     def chime(self, kind: str = "ack", skip: int = 0) -> None:
         """Play a chime from its sample `skip` on (the player has played the rest)."""
@@ -148,12 +151,12 @@ class Mixer:
             assert isinstance(arg, _Utterance)
             self._voices.append(arg)
         elif kind == "cancel":
-            if self._voices and self._voices[0].pos > 0:
+            if arg and self._voices and self._voices[0].pos > 0:
                 head = self._voices.popleft()
                 if head.fade_left < 0:  # already fading: let that fade finish untouched
                     head.fade_left = self._fade_n
                 dropped, self._voices = list(self._voices), deque([head])
-            else:  # nothing audible yet: drop everything at once
+            else:  # nothing audible yet, or faded by the player: drop everything at once
                 dropped, self._voices = list(self._voices), deque()
             for utt in dropped:
                 self._done(utt.uid)
@@ -198,6 +201,7 @@ class Mixer:
             self._music_db.curve(n, self._idx)
             self._duck.curve(n, self._idx)
         out += voice[:, None]
+        self.last_voice = voice
         for chime in self._chimes:
             samples, pos = chime
             take = min(n, len(samples) - pos)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UserError
-from .mixer import Mixer
+from .mixer import CANCEL_FADE_MS, Mixer
 
 NO_DEVICE_HINT = ("use 'voice-coach render SCRIPT -o session.mp3' to make a file instead, "
                   "or 'voice-coach start --text'")
@@ -97,6 +98,7 @@ class Player:
         self._blocks: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
         self._depth = queue_blocks
         self._space = threading.Semaphore(queue_blocks)  # released by the callback
+        self._wake = threading.Event()  # set by the callback and by chime / cut requests
         self._on_problem = on_problem
         self._running = False
         self._stream: Any = None
@@ -115,7 +117,13 @@ class Player:
         self.amend_taps: list[Callable[[np.ndarray, int], None]] = []
         # When the mixer's first voice frame went to the device (perf_counter), for the bench.
         self.voice_out_time: float | None = None
-        self._chime_requests: queue.SimpleQueue[str] = queue.SimpleQueue()
+        # ("chime", kind) or ("cut", None), taken up on the mixing thread before each mix.
+        self._requests: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
+        # The voice bus of the last mixed blocks (all that can be queued), by their first frame:
+        # what a cut takes out of the queued blocks.
+        self._queued_voice: deque[tuple[int, np.ndarray]] = deque(maxlen=queue_blocks + 1)
+        fade_n = max(1, int(CANCEL_FADE_MS * mixer.rate / 1000))
+        self._fade_out = (0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade_n))).astype(np.float32)
         # Chime heads the callback adds to the blocks already queued: [mono samples, frame of
         # the first]. The lock keeps that frame and the callback's count of frames in step.
         self._overlays: list[tuple[np.ndarray, int]] = []
@@ -180,10 +188,17 @@ class Player:
 
     def _produce(self) -> None:
         while self._running:
-            if self._space.acquire(timeout=0.25):
+            # Woken by the callback taking a block, or by a chime or a cut to lay over the
+            # queued blocks at once (not only after the next block goes out).
+            woken = self._wake.wait(timeout=0.25)
+            self._wake.clear()
+            self._take_requests()
+            mixed = False
+            while self._space.acquire(blocking=False):
                 # Mixed only now, when there is room: control changes are as fresh as possible.
                 self._blocks.put(self._mix())
-            elif self._stream is not None and not self._stream.active:
+                mixed = True
+            if not (woken or mixed) and self._stream is not None and not self._stream.active:
                 # The callback stopped taking blocks: PulseAudio or the device went away.
                 self._ride_out_loss()
 
@@ -216,29 +231,54 @@ class Player:
         """Play a chime as soon as the device takes its next block, over the blocks already
         mixed and queued for it (~64 ms sooner than mixing it into the next one); the mixer
         plays the rest of it, seamlessly. Any thread."""
-        self._chime_requests.put(kind)
+        self._requests.put(("chime", kind))
+        self._wake.set()
 
-    def _start_chimes(self) -> None:
-        """On the mixing thread, just before a block is mixed: split each requested chime into
-        the head the callback adds to the queued frames and the tail the mixer plays on."""
+    def cut_speech(self) -> None:
+        """Fade the coach's voice out of the blocks already queued, from the next one the
+        device takes (so a "stop" silences it as soon as the chime sounds). Call it after
+        `mixer.cancel_speech(fade=False)`, which drops the voice from later blocks. Any
+        thread."""
+        self._requests.put(("cut", None))
+        self._wake.set()
+
+    def _take_requests(self) -> None:
+        """On the mixing thread, just before a block is mixed: lay the requested sounds over
+        the queued frames (the callback adds them), and tell the amend taps."""
         while True:
             try:
-                kind = self._chime_requests.get_nowait()
+                kind, arg = self._requests.get_nowait()
             except queue.Empty:
                 return
-            sound = self.mixer.chime_sound(kind)
             with self._overlay_lock:
                 start = self.frames_out  # the first frame of the next callback
-                head = sound[:max(0, self.mixer.frames_mixed - start)]
-                if len(head):
-                    self._overlays.append((head, start))
-            self.mixer.chime(kind, skip=len(head))
-            if len(head):
+                ahead = max(0, self.mixer.frames_mixed - start)
+                if kind == "chime":
+                    overlay = self.mixer.chime_sound(str(arg))[:ahead]
+                    self.mixer.chime(str(arg), skip=len(overlay))
+                else:
+                    overlay = self._voice_removal(start, ahead)
+                laid = bool(np.any(overlay))
+                if laid:
+                    self._overlays.append((overlay, start))
+            if laid:
                 for tap in self.amend_taps:
-                    tap(head, start)
+                    tap(overlay, start)
+
+    def _voice_removal(self, start: int, count: int) -> np.ndarray:
+        """What, added to the queued frames [start, start + count), fades the voice in them
+        out over CANCEL_FADE_MS."""
+        voice = np.zeros(count, np.float32)
+        for first, part in self._queued_voice:
+            lo, hi = max(first, start), min(first + len(part), start + count)
+            if hi > lo:
+                voice[lo - start:hi - start] = part[lo - first:hi - first]
+        keep = np.zeros(count, np.float32)
+        keep[:len(self._fade_out)] = self._fade_out[:count]
+        return -voice * (1.0 - keep)
 
     def _add_overlays(self, outdata: np.ndarray, frames: int) -> None:
-        """In the callback, under the overlay lock: the chime heads' samples for this block."""
+        """In the callback, under the overlay lock: the overlays' samples for this block."""
         first, kept = self.frames_out, []
         for head, start in self._overlays:
             piece = head[first - start:first - start + frames]
@@ -249,9 +289,10 @@ class Player:
         self._overlays = kept
 
     def _mix(self) -> np.ndarray:
-        self._start_chimes()
+        self._take_requests()
         first = self.mixer.frames_mixed
         block = self.mixer.mix_block()
+        self._queued_voice.append((first, self.mixer.last_voice))
         for tap in self.taps:
             tap(block, first)
         return block
@@ -266,6 +307,7 @@ class Player:
             self.starved += 1
             return
         self._space.release()
+        self._wake.set()
         if outdata.shape[1] == 2:
             outdata[:] = block
         else:
