@@ -135,7 +135,7 @@ class AudioOut(_Effects):
             amend: Callable[[np.ndarray, int], None] | None = None) -> None:
         """Also send every output block (stereo float32, first frame number) to `listener`,
         on the mixing thread, just before it is queued for the device; keep it quick. `amend`:
-        told of a sound (mono) added later to frames already sent (a chime played at once)."""
+        told of a sound (mono) added later to frames already sent (a chime, a cut of the voice)."""
         self.player.taps.append(listener)
         if amend is not None:
             self.player.amend_taps.append(amend)

@@ -70,7 +70,7 @@ class PlaybackReference:
 
     def amend(self, sound: np.ndarray, first_frame: int) -> None:
         """Output amend tap: `sound` (mono, mixer rate) was added to the frames from
-        `first_frame` on after they were written here (a chime's head)."""
+        `first_frame` on after they were written here (a chime's head, a cut of the voice)."""
         at = self._anchor_s + (first_frame - self._anchor_frame) / self._mixer_rate
         self.reference.add(resample(sound, self._mixer_rate, RATE), at, coach=True)
 

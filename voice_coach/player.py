@@ -113,7 +113,8 @@ class Player:
         # played (queue + device latency later): the playback reference for echo removal.
         self.taps: list[Callable[[np.ndarray, int], None]] = []
         # Called on the mixing thread with a sound (mono) added after the fact to output frames
-        # from the given one on, already passed to `taps`: a chime's head (see `chime`).
+        # from the given one on, already passed to `taps`: a chime's head, or the removal of
+        # the voice a cut takes out (see `chime`, `cut_speech`).
         self.amend_taps: list[Callable[[np.ndarray, int], None]] = []
         # When the mixer's first voice frame went to the device (perf_counter), for the bench.
         self.voice_out_time: float | None = None
@@ -124,8 +125,9 @@ class Player:
         self._queued_voice: deque[tuple[int, np.ndarray]] = deque(maxlen=queue_blocks + 1)
         fade_n = max(1, int(CANCEL_FADE_MS * mixer.rate / 1000))
         self._fade_out = (0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade_n))).astype(np.float32)
-        # Chime heads the callback adds to the blocks already queued: [mono samples, frame of
-        # the first]. The lock keeps that frame and the callback's count of frames in step.
+        # Sounds the callback adds to the blocks already queued (chime heads, voice cuts):
+        # (mono samples, frame of the first). The lock keeps that frame and the callback's
+        # count of frames in step.
         self._overlays: list[tuple[np.ndarray, int]] = []
         self._overlay_lock = threading.Lock()
 
@@ -229,7 +231,7 @@ class Player:
 
     def chime(self, kind: str = "ack") -> None:
         """Play a chime as soon as the device takes its next block, over the blocks already
-        mixed and queued for it (~64 ms sooner than mixing it into the next one); the mixer
+        mixed and queued for it (up to ~85 ms sooner than mixing it into the next); the mixer
         plays the rest of it, seamlessly. Any thread."""
         self._requests.put(("chime", kind))
         self._wake.set()
@@ -243,7 +245,7 @@ class Player:
         self._wake.set()
 
     def _take_requests(self) -> None:
-        """On the mixing thread, just before a block is mixed: lay the requested sounds over
+        """On the mixing thread, when woken and before each mix: lay the requested sounds over
         the queued frames (the callback adds them), and tell the amend taps."""
         while True:
             try:
