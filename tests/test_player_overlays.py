@@ -82,9 +82,8 @@ def test_a_cut_silences_the_voice_from_the_next_block_without_a_click(speech_aud
     amended: list[tuple[np.ndarray, int]] = []
     player.amend_taps.append(lambda sound, frame: amended.append((sound.copy(), frame)))
     before = np.concatenate([_play_one(player) for _ in range(12)])[:, 0]
-    # As AudioOut cancels: the mixer drops the voice from its next block, the player fades it
-    # out of the queued ones; then the acknowledgement is said, and must play whole.
-    mixer.cancel_speech(fade=False)
+    # As AudioOut cancels (the mixer drops the voice from its next block, the player fades it
+    # out of the queued ones); then the acknowledgement is said, and must play whole.
     player.cut_speech()
     player._take_requests()  # as the producer does, woken by the request
     mixer.play_voice(speech_audio[:BLOCK * 10], 2)

@@ -166,10 +166,7 @@ class AudioOut(_Effects):
         with self._lock:
             self._cancelled |= self._pending
             self._pending.clear()
-            # The mixer drops the voice from the next block it mixes, the player fades it out
-            # of those already queued: silent as soon as the device takes its next block. In
-            # this order, so no block can be mixed with the voice after the queued ones lost it.
-            self.mixer.cancel_speech(fade=False)
+            # Silent from the next block the device takes, not after the ones already queued.
             self.player.cut_speech()
 
     def _feed(self) -> None:

@@ -114,13 +114,18 @@ class Mixer:
 
     def cancel_speech(self, fade: bool = True) -> None:
         """Fade out the current utterance within a few ms and drop the queued ones. `fade`
-        False: drop it at once, from the next block on (the player has faded it out in the
-        blocks it holds; see `Player.cut_speech`)."""
+        False: drop it at once, from the next block on (`Player.cut_speech` fades it out of
+        the blocks it holds)."""
         self._inbox.put(("cancel", fade))
 
     def chime(self, kind: str = "ack", skip: int = 0) -> None:
         """Play a chime from its sample `skip` on (the player has played the rest)."""
         self._inbox.put(("chime", (kind, skip)))
+
+    @property
+    def fade_out(self) -> np.ndarray:
+        """The gain curve a cancelled utterance fades out along (CANCEL_FADE_MS, 1 to 0)."""
+        return self._fade
 
     def chime_sound(self, kind: str = "ack") -> np.ndarray:
         """The chime's samples, mono float32 at the mixer's rate (do not modify)."""

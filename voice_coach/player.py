@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UserError
-from .mixer import CANCEL_FADE_MS, Mixer
+from .mixer import Mixer
 
 NO_DEVICE_HINT = ("use 'voice-coach render SCRIPT -o session.mp3' to make a file instead, "
                   "or 'voice-coach start --text'")
@@ -123,8 +123,6 @@ class Player:
         # The voice bus of the last mixed blocks (all that can be queued), by their first frame:
         # what a cut takes out of the queued blocks.
         self._queued_voice: deque[tuple[int, np.ndarray]] = deque(maxlen=queue_blocks + 1)
-        fade_n = max(1, int(CANCEL_FADE_MS * mixer.rate / 1000))
-        self._fade_out = (0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade_n))).astype(np.float32)
         # Sounds the callback adds to the blocks already queued (chime heads, voice cuts):
         # (mono samples, frame of the first). The lock keeps that frame and the callback's
         # count of frames in step.
@@ -237,10 +235,12 @@ class Player:
         self._wake.set()
 
     def cut_speech(self) -> None:
-        """Fade the coach's voice out of the blocks already queued, from the next one the
-        device takes (so a "stop" silences it as soon as the chime sounds). Call it after
-        `mixer.cancel_speech(fade=False)`, which drops the voice from later blocks. Any
-        thread."""
+        """Cancel the coach's speech: faded out of the blocks already queued, from the next one
+        the device takes (so a "stop" silences it as soon as the chime sounds), and dropped by
+        the mixer from the blocks after them. Any thread."""
+        # The mixer's cancel first: had the cut of the queued blocks come first, a block mixed
+        # in between would still carry the voice.
+        self.mixer.cancel_speech(fade=False)
         self._requests.put(("cut", None))
         self._wake.set()
 
@@ -269,14 +269,15 @@ class Player:
 
     def _voice_removal(self, start: int, count: int) -> np.ndarray:
         """What, added to the queued frames [start, start + count), fades the voice in them
-        out over CANCEL_FADE_MS."""
+        out along the mixer's own cancel fade."""
         voice = np.zeros(count, np.float32)
         for first, part in self._queued_voice:
             lo, hi = max(first, start), min(first + len(part), start + count)
             if hi > lo:
                 voice[lo - start:hi - start] = part[lo - first:hi - first]
+        fade = self.mixer.fade_out
         keep = np.zeros(count, np.float32)
-        keep[:len(self._fade_out)] = self._fade_out[:count]
+        keep[:len(fade)] = fade[:count]
         return -voice * (1.0 - keep)
 
     def _add_overlays(self, outdata: np.ndarray, frames: int) -> None:
