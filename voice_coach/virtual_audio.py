@@ -105,15 +105,20 @@ def start(base: Path = BASE) -> str | None:
     return _start_error
 
 
+def _monitor_recorder(rate: int) -> list[str]:
+    """parec recording the speaker's monitor: raw 16-bit mono at `rate`, low latency."""
+    return ["parec", "-d", "spk.monitor", "--raw", "--format=s16le", f"--rate={rate}",
+            "--channels=1", "--latency-msec=20"]
+
+
 def _warm_up_monitor(timeout_s: float = 5.0) -> None:
     """Open the speaker's monitor once and wait for its first bytes: on a fresh server the
     first low-latency recording of it stalls for ~1.5 s (measured; later ones start at once),
     and a test's recording would miss the first 1.5 s of what it played."""
     import select
 
-    with subprocess.Popen(["parec", "-d", "spk.monitor", "--raw", "--format=s16le",
-                           f"--rate={RATE}", "--channels=1", "--latency-msec=20"],
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(_monitor_recorder(RATE), stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as proc:
         assert proc.stdout is not None
         select.select([proc.stdout], [], [], timeout_s)
         proc.terminate()
@@ -145,9 +150,7 @@ def record_monitor(seconds: float, rate: int = RATE) -> np.ndarray:
     """Record what the virtual speaker played (its monitor), as float32 mono."""
     n_bytes = int(seconds * rate) * 2
     # parec has no duration flag: read a fixed number of bytes from its pipe, then stop it.
-    with subprocess.Popen(
-            ["parec", "-d", "spk.monitor", "--raw", "--format=s16le", f"--rate={rate}",
-             "--channels=1", "--latency-msec=20"], stdout=subprocess.PIPE) as proc:
+    with subprocess.Popen(_monitor_recorder(rate), stdout=subprocess.PIPE) as proc:
         assert proc.stdout is not None
         data = b""
         while len(data) < n_bytes:
@@ -164,9 +167,7 @@ class MonitorRecorder:
 
     def __init__(self, rate: int = RATE) -> None:
         self.rate = rate
-        self._proc = subprocess.Popen(
-            ["parec", "-d", "spk.monitor", "--raw", "--format=s16le", f"--rate={rate}",
-             "--channels=1", "--latency-msec=20"], stdout=subprocess.PIPE)
+        self._proc = subprocess.Popen(_monitor_recorder(rate), stdout=subprocess.PIPE)
         self._chunks: list[bytes] = []
         # Drain the pipe all the time: a full pipe would stall parec and lose audio.
         self._reader = threading.Thread(target=self._read, daemon=True)
