@@ -101,8 +101,11 @@ class MicCleaner:
         if start is None:
             self.coach_in_block = None
             return block
-        self.coach_in_block = self._reference.coach_between(
-            start - ECHO_TAIL_S, start + len(block) / RATE + MIC_CLOCK_SLACK_S)
+        # A microphone that does not hear the speaker (headphones: the canceller's filter finds
+        # no echo of what plays) cannot hear the coach either: no stricter bars, no own voice.
+        self.coach_in_block = self._aec.hears_reference is not False and (
+            self._reference.coach_between(start - ECHO_TAIL_S,
+                                          start + len(block) / RATE + MIC_CLOCK_SLACK_S))
         drift = self.drift
         played = self._reference.read_for_mic(start, len(block), drift.shift, drift.step)
         drift.advance(len(block))
