@@ -34,8 +34,11 @@ def expect_all_heard(spoken: list[str], heard: list[str], most_missed: int) -> N
 
 
 def test_spoken_commands_over_music_are_applied_in_order(tmp_path: Path):
-    # In the coach's pauses: after "next" the oil step's instructions take ~17 s.
-    cues = [Cue(18, "next"), Cue(40, "softer"), Cue(47, "louder"), Cue(54, "pause"),
+    # In the coach's pauses. The checklist ends "Say next when you're ready." at ~18.3 s: a
+    # "next" said over its last words is within a second of the coach's own "next" and is
+    # taken for its echo (recent_speech.NEAR_BEFORE_S); a person answers after it. After
+    # "next" the oil step's instructions take ~17 s.
+    cues = [Cue(19.5, "next"), Cue(40, "softer"), Cue(47, "louder"), Cue(54, "pause"),
             Cue(63, "resume"), Cue(69, "stop")]  # "Paused..." takes the coach ~6 s
     outcome = run("quick", cues, 75, tmp_path, music_snr_db=10, timeout_s=115)
     heard = commands_of(outcome)
