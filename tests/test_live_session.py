@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from voice_coach.cli_live import heard_in_order, match
-from voice_coach.selfdrive import Cue, run
+from voice_coach.cli_live import heard_by_time, heard_in_order, match
+from voice_coach.selfdrive import Cue, Spoken, run
 from voice_coach.virtual_audio import RoomEcho
 
 pytestmark = pytest.mark.audio
@@ -146,3 +146,16 @@ def test_behind_is_the_delivery_gap_beyond_the_sessions_smallest():
     heard = [{"t": 12.0, "at_s": 10.0}, {"t": 33.5, "at_s": 30.0}, {"t": 52.2, "at_s": 50.0}]
     assert [round(x, 2) for x in behind(heard)] == [0.0, 1.5, 0.2]
     assert behind([]) == []  # a session that heard nothing
+
+
+def test_the_live_bench_matches_heard_commands_by_time():
+    spoken = [Spoken(10, 10.5, "softer", "softer"), Spoken(20, 20.4, "ouch", "softer"),
+              Spoken(30, 30.4, "next", "next")]
+    # A false "softer" before the "ouch" was said, the "ouch" heard, the "next" missed and a
+    # "harder" heard later that nobody said.
+    heard = [{"t": 11.2, "command": "softer"}, {"t": 15.0, "command": "softer"},
+             {"t": 21.0, "command": "softer"}, {"t": 31.0, "command": "harder"}]
+    assert heard_by_time(spoken, heard) == ([True, True, False], 2)
+    # A command heard long after it was said (more than CHIME_WAIT_S) is not that one.
+    assert heard_by_time(spoken[:1], [{"t": 25.0, "command": "softer"}]) == ([False], 1)
+    assert heard_by_time(spoken, []) == ([False] * 3, 0)
