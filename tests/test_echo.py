@@ -12,6 +12,7 @@ import pytest
 from voice_coach import bench_echo
 from voice_coach.echo import EchoCanceller, Reference, have_webrtc
 from voice_coach.echo_link import MicCleaner
+from voice_coach.echo_presence import EchoPresence
 
 pytestmark = [pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]
 
@@ -244,13 +245,16 @@ def _hears_over_time(scene: bench_echo.Scene, mic: np.ndarray) -> list[bool | No
 
 def test_knows_whether_the_microphone_hears_the_speaker(virtual_room) -> None:
     """Not known over the first ten seconds of playing, while the filter learns; then yes in a
-    room, also a faint echo under a person's commands; no with headphones (the microphone hears
-    the person's commands and its own hiss, nothing played), though the delay search finds a
-    delay by chance there (this espeak voice lines up with the coach's)."""
+    room, also a faint echo under a person's commands, and an echo 1.5 s late, past the delay
+    search (a reference gone astray: the echo is loud and nothing removes it); no with
+    headphones (the microphone hears the person's commands and its own hiss, nothing played),
+    though the delay search finds a delay by chance there (this espeak voice lines up with the
+    coach's)."""
     scene = virtual_room[0]
     noise = np.random.default_rng(5).standard_normal(len(scene.near)) * 10 ** (-60 / 20)
+    late = np.concatenate([np.zeros(24000), scene.echo[:-24000]])
     for mic, hears in [(scene.mic, True), (scene.near + 0.05 * scene.echo + noise, True),
-                       (scene.near + noise, False)]:
+                       (scene.near + late + noise, True), (scene.near + noise, False)]:
         seen = _hears_over_time(scene, mic)
         decided = seen.index(hears)
         assert 100 <= decided <= 110 and set(seen[:decided]) == {None}, seen
@@ -273,3 +277,23 @@ def test_a_microphone_that_does_not_hear_the_speaker_does_not_hear_the_coach() -
         cleaner((rng.standard_normal(block) * 30).astype(np.int16), mic)
         coach_in_block.append(cleaner.coach_in_block)
     assert all(coach_in_block[:90]) and not any(coach_in_block[110:]), coach_in_block
+
+
+def test_an_echo_the_filter_cannot_follow_still_counts_by_its_loudness() -> None:
+    """The filter explains nothing (its estimate is silent), but the microphone grows loud and
+    quiet with what played, 1.5 s later: it hears the speaker. Loudness of its own: it does not."""
+    frame, rate = 256, 16000
+    rng = np.random.default_rng(4)
+    frames = 20 * rate // frame
+    sentences = np.repeat(rng.uniform(-30, 0, frames // 50 + 1), 50)[:frames]  # 0.8 s spans
+    delay = round(1.5 * rate / frame)
+    for heard_db, hears in [(np.roll(sentences, delay), True),
+                            (rng.permutation(sentences), False)]:
+        presence = EchoPresence(rate, frame)
+        seen = []
+        for k in range(frames):
+            played = rng.standard_normal(frame) * 0.1 * 10 ** (sentences[k] / 20)
+            mic = rng.standard_normal(frame) * 0.01 * 10 ** (heard_db[k] / 20)
+            presence.add(mic, played, np.zeros(frame))
+            seen.append(presence.hears)
+        assert set(seen[:600]) == {None} and set(seen[640:]) == {hears}, seen[600:640]

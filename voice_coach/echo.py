@@ -29,16 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .clock_drift import HALF_TAPS, interpolate
-
-# No echo found over this much playing into a live microphone: it does not hear the speaker
-# (headphones, a speaker out of its reach). Look for the echo less often from then on.
-NO_ECHO_AFTER_S = 10.0
-# The filter's echo estimate, against what the microphone hears while something plays (smoothed
-# over ECHO_SHARE_OVER_S): about 0 dB in a room, -15 dB while a person talks over a faint echo,
-# -70 dB and falling with nothing to find (measured on bench echo's scenes). Even a delay found
-# by chance (the person's speech can line up with ours) leaves the filter nothing to learn.
-ECHO_SHARE_OVER_S = 3.0
-HEARS_ECHO_ABOVE_DB = -40.0
+from .echo_presence import EchoPresence
 
 # Speex MDF's foreground/background decision constants (update when the background filter is
 # clearly better, back-track when it clearly diverged - typically through doubletalk).
@@ -153,8 +144,7 @@ class AdaptiveCanceller:
         self._ref = np.zeros(hist)
         self._mic = np.zeros(self.delays.window)
         self._frames = 0
-        self._playing_frames = 0  # frames in which something played and the mic heard sound
-        self._echo_power = self._mic_power = 0.0  # in those frames, smoothed
+        self.presence = EchoPresence(rate, n)
         self._recent: list[float] = []
         self.delay_samples: float | None = None
         self._align = 0  # samples the reference is delayed by before the filter
@@ -194,19 +184,13 @@ class AdaptiveCanceller:
 
     @property
     def hears_reference(self) -> bool | None:
-        """Does the microphone hear what is played: does the filter's estimate of the echo
-        hold a real share of what the mic hears (headphones, a speaker out of its reach: no)?
-        None over the first NO_ECHO_AFTER_S of playing into a live mic, while the filter learns."""
-        if not self._searched_long():
-            return None
-        return self._echo_power > self._mic_power * 10 ** (HEARS_ECHO_ABOVE_DB / 10)
+        """Does the microphone hear what is played (headphones, a speaker out of its reach:
+        no)? None until it has played a while (echo_presence)."""
+        return self.presence.hears
 
     def process(self, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Cancel the echo in one block; returns as many samples as given, in mic's dtype."""
         return self._framer.process(mic, reference)
-
-    def _searched_long(self) -> bool:
-        return self._playing_frames > NO_ECHO_AFTER_S * self.rate / self.n
 
     def _set_delay(self, samples: float) -> None:
         """Adopt a bulk delay, to the sample; the learned taps move with it, so nothing is lost
@@ -249,9 +233,6 @@ class AdaptiveCanceller:
         self._mic[:-n] = self._mic[n:]
         self._mic[-n:] = d
         self._frames += 1
-        # The delay tracker's own floors: below them a frame tells nothing about the echo.
-        playing = r @ r >= 1e-7 * n and d @ d >= 1e-9 * n
-        self._playing_frames += playing
         # Look for the delay four times a second until found, then once a second to track it;
         # four times again while the latest look disagrees (a stall or a re-opened stream
         # moved the path: the filter is useless until the delay is followed).
@@ -260,7 +241,7 @@ class AdaptiveCanceller:
         # quarter of the canceller's time (profiled live; 5.6 -> 4.1 % of a core without it).
         locked = self.delay_samples is not None and (
             not self._recent or abs(self._recent[-1] - self.delay_samples) < 0.001 * self.rate)
-        no_echo = self.delay_samples is None and self._searched_long()
+        no_echo = self.delay_samples is None and self.presence.played_long
         every = self.estimate_every * (4 if locked or no_echo else 1)
         if self._frames % every == 0:
             self._track_delay()
@@ -281,10 +262,7 @@ class AdaptiveCanceller:
         self._choose(ef, eb, yf, yb)
         if self._swapped:
             yf, ef = yb, eb
-        if playing:
-            a = n / (self.rate * ECHO_SHARE_OVER_S)
-            self._echo_power += a * (float(yf @ yf) - self._echo_power)
-            self._mic_power += a * (float(d @ d) - self._mic_power)
+        self.presence.add(d, r, yf)
         return self._suppress(ef, yf) if self.suppress else ef
 
     def _adapt(self, x: np.ndarray, eb: np.ndarray, yb: np.ndarray, d: np.ndarray) -> None:
