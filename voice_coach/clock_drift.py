@@ -68,6 +68,12 @@ class ClockDrift:
         self._heard += samples
         self.shift += samples * self.skew
 
+    def move(self, samples: float) -> None:
+        """Read `samples` later from now on, the path itself unchanged (the microphone's
+        timestamps moved, not the echo): the delays fitted so far move with the reading."""
+        self.shift += samples
+        self._estimates = [(heard, delay - samples) for heard, delay in self._estimates]
+
     def observe(self, delay_samples: float) -> None:
         """The canceller measured the delay of the echo behind the reference as we read it."""
         # The path's own delay: what was measured, less the shift we read with. Fitting that

@@ -89,6 +89,8 @@ class MicCleaner:
         self._follow_drift = follow_drift and engine == "adaptive"  # AEC3 follows drift itself
         self._new_filter()
         self._mic: Any = None
+        self._next_start: float | None = None  # the stamp the next block should have
+        self._overflows = 0
         # Whether the coach's voice or a chime (or their echo) could be in the last block, by
         # the blocks' own times; None when the mic gives no times (then ask the mixer instead).
         self.coach_in_block: bool | None = None
@@ -97,6 +99,7 @@ class MicCleaner:
         if mic is not self._mic:  # a (re)opened microphone: its own clock, a fresh filter
             self._mic = mic
             self._new_filter()
+            self._next_start, self._overflows = None, getattr(mic, "overflows", 0)
         start = getattr(mic, "block_time", None)  # when the block's first sample was heard
         if start is None:
             self.coach_in_block = None
@@ -107,9 +110,24 @@ class MicCleaner:
             self._reference.coach_between(start - ECHO_TAIL_S,
                                           start + len(block) / RATE + MIC_CLOCK_SLACK_S))
         drift = self.drift
+        self._keep_pairing(start, mic)
         played = self._reference.read_for_mic(start, len(block), drift.shift, drift.step)
         drift.advance(len(block))
+        self._next_start = start + len(block) / RATE
         return to_int16(self._aec.process(block.astype(np.float32) / 32768.0, played))
+
+    def _keep_pairing(self, start: float, mic: Any) -> None:
+        """The microphone's clock moved its anchor: its sample count and its timestamps had
+        drifted REANCHOR_S apart (stream_clock). Measured live, 60 ms back after 82 s: the echo
+        then seemed to come before what played, which no delay search finds, and the
+        canceller removed 10-20 dB instead of 25-50 dB for the rest of the session. Unless
+        samples were lost (an overflow: the stamps jump ahead of the count), nothing changed
+        in the room: read on from the same place and let the drift follower take the slope."""
+        overflows = getattr(mic, "overflows", 0)
+        jump = start - self._next_start if self._next_start is not None else 0.0
+        if abs(jump) > 1e-4 and abs(jump) < STALL_S and overflows == self._overflows:
+            self.drift.move(-jump * RATE)
+        self._overflows = overflows
 
     def _new_filter(self) -> None:
         """A fresh filter, and a fresh follower of the clocks' drift."""
