@@ -107,7 +107,9 @@ class DelayEstimator:
         corr = np.abs(np.fft.irfft(weighted, self.n_fft)[: self.max_lag + 1])
         peak = int(np.argmax(corr))
         self.confidence = float(corr[peak] / (np.std(corr) + 1e-30))
-        if self.confidence < 8.0:
+        # A maximum on the range's edge is no peak found: the echo lies beyond it. Live, three
+        # "0.0"s in a row once moved the filter's taps 54 ms off a path it had right.
+        if self.confidence < 8.0 or peak in (0, self.max_lag):
             return None
         frac = 0.0
         if 0 < peak < self.max_lag:  # parabolic interpolation for a sub-sample estimate
