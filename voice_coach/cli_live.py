@@ -44,7 +44,8 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
     live.add_argument("--snr-db", type=float, default=10.0,
                       help="the voice's level over the music in the microphone (default 10)")
     live.add_argument("--room-echo", action="store_true",
-                      help="let the microphone hear the speaker too, as in a room")
+                      help="let the microphone hear the speaker too, as in a room (the music "
+                           "then reaches it from the speaker, as it would: --snr-db is unused)")
     live.set_defaults(func=run_bench_live)
 
     soak = bench_sub.add_parser("soak", help="a long spoken session: underruns, memory, CPU")
@@ -161,7 +162,12 @@ def run_bench_live(args: argparse.Namespace) -> int:
         room.__enter__()
     try:
         with tempfile.TemporaryDirectory(prefix="voice-coach-bench-") as tmp:
-            outcome = run("back-rub", cues, total_s, Path(tmp), music_snr_db=args.snr_db,
+            # In a room the music reaches the microphone from the speaker, ducked under the
+            # coach as it plays: a second copy of our own track in the command track, out of
+            # step with it and never ducked, is no room's sound (the canceller can follow one
+            # path for the music and the voice, not two).
+            outcome = run("back-rub", cues, total_s, Path(tmp),
+                          music_snr_db=None if args.room_echo else args.snr_db,
                           extra_args=["--engine", "auto"], record=True,
                           timeout_s=total_s + 120)
     finally:
@@ -175,8 +181,11 @@ def run_bench_live(args: argparse.Namespace) -> int:
     by_command = chime_delays(outcome, found)
     delays = [d for d in by_command if d is not None]
     result: dict[str, Any] = {
-        "bench": "live", "minutes": args.minutes, "snr_db": args.snr_db,
-        "room_echo": args.room_echo, "commands_spoken": len(spoken),
+        "bench": "live", "minutes": args.minutes,
+        "snr_db": None if args.room_echo else args.snr_db, "room_echo": args.room_echo,
+        "voice_over_room_db": _voice_over_room_db(cues, total_s, outcome)
+        if args.room_echo else None,
+        "commands_spoken": len(spoken),
         "commands_heard": len(heard), "missed": missed, "false": false,
         "chime_delay_p50_ms": _pct_ms(delays, 50), "chime_delay_p95_ms": _pct_ms(delays, 95),
         "chimes_measured": len(delays),
@@ -201,6 +210,21 @@ def run_bench_live(args: argparse.Namespace) -> int:
         print(f"{key:>22}: {value}")
     print(json.dumps(result))
     return 0
+
+
+def _voice_over_room_db(cues: Sequence[Any], total_s: float, outcome: Any) -> float | None:
+    """The spoken commands' level over all the speaker played (coach and music), in dB: what
+    the microphone hears of each through the room's loopback, at one gain."""
+    import numpy as np
+
+    from .selfdrive import RATE, command_track
+
+    track, spoken = command_track(cues, total_s)
+    voiced = np.concatenate([track[int(s.start_s * RATE):int(s.end_s * RATE)] for s in spoken])
+    room = outcome.recording
+    if room is None or not len(room) or not len(voiced):
+        return None
+    return round(float(10 * np.log10(np.mean(voiced ** 2) / (np.mean(room ** 2) + 1e-12))), 1)
 
 
 def behind(heard: list[dict[str, Any]]) -> list[float]:
