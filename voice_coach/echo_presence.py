@@ -47,8 +47,8 @@ class EchoPresence:
         self._follows: bool | None = None
         self._follows_at = -1  # frame count when _follows was computed
 
-    def add(self, mic: np.ndarray, reference: np.ndarray, echo_estimate: np.ndarray) -> bool:
-        """One frame; returns whether something played into a live microphone in it."""
+    def add(self, mic: np.ndarray, reference: np.ndarray, echo_estimate: np.ndarray) -> None:
+        """One frame: the microphone's, what played, and the canceller's estimate of its echo."""
         mic_ms, ref_ms = float(mic @ mic) / len(mic), float(reference @ reference) / len(mic)
         i = self._frames % len(self._mic_db)
         self._mic_db[i] = 10 * np.log10(mic_ms + 1e-10)
@@ -60,7 +60,6 @@ class EchoPresence:
             echo_ms = float(echo_estimate @ echo_estimate) / len(mic)
             self._echo_power += self._smooth * (echo_ms - self._echo_power)
             self._mic_power += self._smooth * (mic_ms - self._mic_power)
-        return playing
 
     @property
     def played_long(self) -> bool:
