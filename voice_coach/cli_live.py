@@ -19,10 +19,12 @@ from . import virtual_audio
 from .memory import tree_rss_mb
 
 # A little story through the quick routine, in seconds after the session starts; mostly in
-# the coach's pauses, where a person would speak.
+# the coach's pauses, where a person would speak: after "...Say next when you're ready." (it
+# ends at ~18.3 s) and after "Paused. ... say resume when you're ready." (~6 s). Said over
+# their last words, "next" and "resume" were taken for the coach's own voice coming back.
 DEMO_CUES: tuple[tuple[float, str], ...] = (
-    (18, "next"), (40, "more pressure"), (48, "ouch"), (56, "how long"), (64, "pause"),
-    (70, "resume"), (76, "louder"), (84, "next"), (96, "stop"),
+    (19.5, "next"), (40, "more pressure"), (48, "ouch"), (56, "how long"), (64, "pause"),
+    (72.5, "resume"), (78, "louder"), (86, "next"), (98, "stop"),
 )
 # Commands for the live bench: every kind, spread out, spoken by several voices.
 BENCH_PHRASES = ("next", "softer", "harder", "pause", "resume", "louder", "quieter", "ouch",
