@@ -226,3 +226,35 @@ def test_when_it_is_known_what_the_coach_played_close_to_the_words_that_decides(
     for start, end in asked:  # the words' own span, on the clock the blocks were read by
         assert end - start == pytest.approx(0.3)
         assert began - 1.0 < start < began + 1.0
+
+
+class QuietLeftoverCleaner:
+    """Says of every block that what it left is 20 dB under the echo it removed."""
+
+    def __init__(self):
+        self.block_energies = None
+
+    def __call__(self, block, mic):
+        self.block_energies = (1.0, 100.0)
+        return block
+
+
+def test_a_command_in_what_echo_removal_left_of_our_sound_is_not_taken(room_noise):
+    # Heard in the pause (the coach silent) or over it: far under the echo removed from under
+    # its words, it is our own sound (echo_leftover). Where its words fell is not known for the
+    # "stop": that one is weighed by the coach's words as before.
+    engine = CountingEngine([Detection("pause", "pause", 0.06, 0.9, "x", during_coach=False,
+                                       start_s=0.0, end_s=0.05),
+                             Detection("stop", "stop", 0.06, 0.9, "x", during_coach=False)])
+    posted: queue.Queue = queue.Queue()
+    listener = Listener(lambda: Microphone("vmic"), engine, lambda: engine, posted.put,
+                        lambda: False, cleaner=QuietLeftoverCleaner())
+    listener.start()
+    try:
+        events = drain(posted, 2.0)
+    finally:
+        listener.stop()
+    assert [e.command for e in events if isinstance(e, Heard)] == ["stop"]
+    assert [e for e in events if isinstance(e, OwnVoice)] == [
+        OwnVoice("pause", "pause", "", "x", leftover=True, over_echo_db=-20.0)]
+    assert listener.status.ignored == 1

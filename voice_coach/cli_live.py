@@ -208,6 +208,13 @@ def run_bench_live(args: argparse.Namespace) -> int:
     print("behind (s): " + " ".join(f"{h['command']} {lag:.2f}"
                                      for h, lag in zip(heard_lines, behind(heard_lines),
                                                        strict=True)))
+    print("over the echo (dB): " + " ".join(f"{h['command']} {h.get('over_echo_db')}"
+                                            for h in heard_lines))
+    for line in outcome.log:  # what was heard and not acted on, and why
+        if line["type"] == "own_voice":
+            why = "our own sound" if line.get("leftover") else "the coach's words"
+            print(f"not taken at {line['t']:.1f} s: {line['text'] or line['command']} ({why}, "
+                  f"{line.get('over_echo_db')} dB over the echo)")
     for key, value in result.items():
         print(f"{key:>22}: {value}")
     print(json.dumps(result))

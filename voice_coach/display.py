@@ -61,7 +61,8 @@ class LiveView:
             self.last_heard = f"{item.text or item.command} \u2192 {item.command} ({item.engine})"
         elif isinstance(item, OwnVoice):
             said = item.text or item.command
-            self.last_heard = f"{said} \u2192 not taken: the coach had just said it"
+            why = "our own sound coming back" if item.leftover else "the coach had just said it"
+            self.last_heard = f"{said} \u2192 not taken: {why}"
 
     def __rich__(self) -> Panel:
         s = self._state()

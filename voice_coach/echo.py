@@ -29,7 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .clock_drift import HALF_TAPS, interpolate
-from .echo_presence import EchoPresence
+from .echo_presence import HEARD_ABOVE, PLAYED_ABOVE, EchoPresence
 
 # Speex MDF's foreground/background decision constants (update when the background filter is
 # clearly better, back-track when it clearly diverged - typically through doubletalk).
@@ -95,7 +95,7 @@ class DelayEstimator:
 
     def update(self, mic: np.ndarray, ref: np.ndarray) -> float | None:
         """Feed the latest window of both signals; returns the delay in samples when confident."""
-        if np.mean(ref ** 2) < 1e-7 or np.mean(mic ** 2) < 1e-9:
+        if np.mean(ref ** 2) < PLAYED_ABOVE or np.mean(mic ** 2) < HEARD_ABOVE:
             return None  # nothing played or nothing heard: no information about the delay
         spec_m = np.fft.rfft(mic, self.n_fft)
         spec_r = np.fft.rfft(ref, self.n_fft)
@@ -147,6 +147,9 @@ class AdaptiveCanceller:
         self._mic = np.zeros(self.delays.window)
         self._frames = 0
         self.presence = EchoPresence(rate, n)
+        # Running total of the echo estimate's energy (sum of squares), for a caller that
+        # weighs what is left after removal against what was removed (echo_leftover).
+        self.echo_energy = 0.0
         self._recent: list[float] = []
         self.delay_samples: float | None = None
         self._align = 0  # samples the reference is delayed by before the filter
@@ -265,6 +268,7 @@ class AdaptiveCanceller:
         if self._swapped:
             yf, ef = yb, eb
         self.presence.add(d, r, yf)
+        self.echo_energy += float(yf @ yf)
         return self._suppress(ef, yf) if self.suppress else ef
 
     def _adapt(self, x: np.ndarray, eb: np.ndarray, yb: np.ndarray, d: np.ndarray) -> None:
@@ -425,6 +429,12 @@ class EchoCanceller:
         """Does the mic hear what was played (AdaptiveCanceller.hears_reference; None: not
         known, always with webrtc)."""
         return getattr(self._impl, "hears_reference", None)
+
+    @property
+    def echo_energy(self) -> float | None:
+        """The echo estimate's energy so far (AdaptiveCanceller.echo_energy; None: not known,
+        always with webrtc)."""
+        return getattr(self._impl, "echo_energy", None)
 
     def process(self, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Cancel the echo in one block; returns as many samples as given, in mic's dtype."""

@@ -94,6 +94,10 @@ class MicCleaner:
         # Whether the coach's voice or a chime (or their echo) could be in the last block, by
         # the blocks' own times; None when the mic gives no times (then ask the mixer instead).
         self.coach_in_block: bool | None = None
+        # The last block's energy after removal and the energy of the echo removed from it
+        # (sums of squares); None when the canceller does not say (echo_leftover).
+        self.block_energies: tuple[float, float] | None = None
+        self._echo_so_far = 0.0
 
     def __call__(self, block: np.ndarray, mic: Any) -> np.ndarray:
         if mic is not self._mic:  # a (re)opened microphone: its own clock, a fresh filter
@@ -101,6 +105,7 @@ class MicCleaner:
             self._new_filter()
             self._next_start, self._overflows = None, getattr(mic, "overflows", 0)
         start = getattr(mic, "block_time", None)  # when the block's first sample was heard
+        self.block_energies = None
         if start is None:
             self.coach_in_block = None
             return block
@@ -114,7 +119,12 @@ class MicCleaner:
         played = self._reference.read_for_mic(start, len(block), drift.shift, drift.step)
         drift.advance(len(block))
         self._next_start = start + len(block) / RATE
-        return to_int16(self._aec.process(block.astype(np.float32) / 32768.0, played))
+        cleaned = self._aec.process(block.astype(np.float32) / 32768.0, played)
+        echo_so_far = self._aec.echo_energy
+        if echo_so_far is not None:
+            self.block_energies = (float(cleaned @ cleaned), echo_so_far - self._echo_so_far)
+            self._echo_so_far = echo_so_far
+        return to_int16(cleaned)
 
     def _keep_pairing(self, start: float, mic: Any) -> None:
         """The microphone's clock moved its anchor: its sample count and its timestamps had
@@ -134,3 +144,4 @@ class MicCleaner:
         self.drift = ClockDrift(RATE)
         follow: dict[str, Any] = {"on_estimate": self.drift.observe} if self._follow_drift else {}
         self._aec = EchoCanceller(RATE, engine=self._engine, **follow)
+        self._echo_so_far = 0.0

@@ -27,7 +27,8 @@ ENVELOPE_S = 10.0
 ENVELOPE_LAG_S = 2.0
 ENVELOPE_LEAD_S = 0.5
 FOLLOWS_ABOVE = 0.5
-# The delay tracker's floors (mean square per sample): below them a frame tells nothing.
+# Silence floors (mean square per sample), shared with the delay tracker: below them a frame
+# tells nothing.
 PLAYED_ABOVE = 1e-7
 HEARD_ABOVE = 1e-9
 

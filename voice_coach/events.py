@@ -32,6 +32,7 @@ class Heard:
     at_s: float = 0.0
     engine: str = "keys"
     confidence: float = 1.0
+    over_echo_db: float | None = None  # its level over the echo removed under it (None: none)
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,17 @@ class DeviceProblem:
 
 @dataclass(frozen=True)
 class OwnVoice:
-    """A command heard while the coach spoke and not acted on: the coach had just said words of
-    it (`coach_words`), so it may be its own voice coming back. The session ignores it; the log
-    keeps it, so that a command that went unheeded can be explained."""
+    """A command heard and not acted on: the coach had just said words of it (`coach_words`),
+    so it may be its own voice coming back, or it was only what echo removal left of our own
+    sound (`leftover`; echo_leftover). The session ignores it; the log keeps it, so that a
+    command that went unheeded can be explained."""
 
     command: str
     text: str = ""
     coach_words: str = ""
     engine: str = ""
+    leftover: bool = False
+    over_echo_db: float | None = None
 
 
 Event = Start | Tick | Heard | SpeechDone | DeviceProblem | OwnVoice

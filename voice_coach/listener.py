@@ -19,6 +19,7 @@ import numpy as np
 
 from . import commands
 from .audio_in import level_dbfs
+from .echo_leftover import LEFTOVER_BELOW_DB, EchoLeftover
 from .engines.base import SAMPLE_RATE, Detection, Engine
 from .events import DeviceProblem, Event, Heard, OwnVoice
 
@@ -77,6 +78,7 @@ class Listener:
         self._coach_words = coach_words
         self._coach_words_near = coach_words_near
         self._heard_at = _StreamClock()  # when the engine's stream positions were heard
+        self._leftover = EchoLeftover(SAMPLE_RATE)  # echo removed, by stream position
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_speaking_at = -1e9
@@ -145,6 +147,7 @@ class Listener:
                 return engine
             if self._cleaner is not None:
                 block = self._cleaner(block, mic)
+            self._leftover.fed(len(block), getattr(self._cleaner, "block_energies", None))
             self.status.level_db = level_dbfs(block)
             recently = getattr(self._cleaner, "coach_in_block", None)  # by the audio's times
             if recently is None:  # no times to go by: was the coach speaking just now
@@ -163,6 +166,7 @@ class Listener:
                     close()
                 engine = self._make_engine()
                 self._heard_at = _StreamClock()  # the new engine's stream starts at 0
+                self._leftover = EchoLeftover(SAMPLE_RATE)
                 self._receive_from(engine)
                 continue
             for detection in detections:
@@ -199,14 +203,24 @@ class Listener:
     def _deliver(self, detection: Detection, coach_speaking: bool) -> None:
         if detection.during_coach is not None:  # the engine knows what played under the words
             coach_speaking = detection.during_coach
+        over_echo = None
+        if detection.start_s is not None and detection.end_s is not None:
+            over_echo = self._leftover.over_echo_db(detection.start_s, detection.end_s)
+            over_echo = None if over_echo is None else round(over_echo, 1)
+        if over_echo is not None and over_echo < LEFTOVER_BELOW_DB:
+            self.status.ignored += 1
+            self._post(OwnVoice(detection.command, detection.text, "", detection.engine,
+                                leftover=True, over_echo_db=over_echo))
+            return
         if coach_speaking and (said := self._own_voice_words(detection)) is not None:
             self.status.ignored += 1
-            self._post(OwnVoice(detection.command, detection.text, said, detection.engine))
+            self._post(OwnVoice(detection.command, detection.text, said, detection.engine,
+                                over_echo_db=over_echo))
             return
         self.status.last_heard = detection.text or detection.command
         self.status.last_engine = detection.engine
         self._post(Heard(detection.command, detection.text, detection.at_s, detection.engine,
-                         detection.confidence))
+                         detection.confidence, over_echo))
 
 
 class _StreamClock:

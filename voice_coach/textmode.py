@@ -94,5 +94,7 @@ class HeardPrinter:
             print(f"[{clock(state.clock_s)}] heard: {item.text!r} -> {item.command} "
                   f"({item.engine})", file=self._out, flush=True)
         elif isinstance(item, OwnVoice):
+            why = ("it was only our own sound coming back" if item.leftover
+                   else "the coach had just said it")
             print(f"[{clock(state.clock_s)}] not taken: {item.text!r} -> {item.command} "
-                  "(the coach had just said it; say it again)", file=self._out, flush=True)
+                  f"({why}; say it again)", file=self._out, flush=True)
