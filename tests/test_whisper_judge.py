@@ -184,9 +184,33 @@ def test_only_stop_pause_softer_and_next_by_name_skip_whispers_confirmation(judg
     command is confirmed by Whisper except the three that only make things gentler, and "next"
     (said most, undone by "back"), when said by their own names."""
     confirmations: list[str] = []
+    engine = PocketsphinxEngine(judge=_confirmations_noted(judge, confirmations))
+    heard = _decode(engine, _over_music(["stop", "slower", "softer", "next"], "slt"))
+    assert heard == ["stop", "slower", "softer", "next"], [
+        v.reason for v in engine.verdicts if v.reason != "no utterance here"]
+    assert not {"stop", "softer", "next"} & set(confirmations), confirmations
+    assert "slower" in confirmations, confirmations
 
+
+def test_over_the_coach_only_stop_and_softer_by_name_skip_whispers_confirmation(judge) -> None:
+    """What echo removal left of the coach's sentence passed pocketsphinx as "pause" (live):
+    said over the coach, "pause" and "next" wait for Whisper; "stop" and "softer" still act at
+    once. All four are heard."""
+    confirmations: list[str] = []
+    engine = PocketsphinxEngine(judge=_confirmations_noted(judge, confirmations))
+    engine.set_coach_speaking(True)
+    heard = _decode(engine, _over_music(["stop", "pause", "softer", "next"], "slt"))
+    assert heard == ["stop", "pause", "softer", "next"], [
+        v.reason for v in engine.verdicts if v.reason != "no utterance here"]
+    assert {"pause", "next"} <= set(confirmations), confirmations
+    assert not {"stop", "softer"} & set(confirmations), confirmations
+
+
+def _confirmations_noted(judge: whisper_judge.WhisperJudge,
+                         confirmations: list[str]) -> whisper_judge.WhisperJudge:
+    """`judge` (its loaded model shared), noting the phrases it is asked to confirm."""
     class Counting(whisper_judge.WhisperJudge):
-        def __init__(self) -> None:  # share the loaded model
+        def __init__(self) -> None:
             self.__dict__.update(judge.__dict__)
 
         def judge(self, audio, candidates, rivals=(), confirming=False, **kw):
@@ -194,12 +218,7 @@ def test_only_stop_pause_softer_and_next_by_name_skip_whispers_confirmation(judg
                 confirmations.extend(candidates)
             return super().judge(audio, candidates, rivals, confirming, **kw)
 
-    engine = PocketsphinxEngine(judge=Counting())
-    heard = _decode(engine, _over_music(["stop", "slower", "softer", "next"], "slt"))
-    assert heard == ["stop", "slower", "softer", "next"], [
-        v.reason for v in engine.verdicts if v.reason != "no utterance here"]
-    assert not {"stop", "softer", "next"} & set(confirmations), confirmations
-    assert "slower" in confirmations, confirmations
+    return Counting()
 
 
 def test_stop_or_pause_heard_over_a_sound_alike_needs_whispers_word(judge) -> None:

@@ -60,6 +60,11 @@ STRICT_OVER_COACH = frozenset(c.name for c in commands.COMMANDS) - commands.BARG
 # confirmation turned down no "next" said by name, and none of the false ones from near misses
 # ("text", "neck") either: those passed it.
 UNCONFIRMED = SAFE_COMMANDS | {"next"}
+# ... but over the coach's voice only those that protect the receiver: what echo removal leaves
+# of the coach's sentences passed the verifier as "pause" (its fit as good as a real one's: the
+# coach's "...towards the shoulders, fan out...") in the live self-trigger test. A "pause" or
+# "next" said over the coach waits for Whisper (~1 s); "stop" and "softer" act at once.
+UNCONFIRMED_OVER_COACH = frozenset({"stop", "softer"})
 SAFE_OVER_DECOY = 8.0  # the higher bar: added to their usual likelihood-ratio bar
 DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
 DENOISE_BACKGROUND_S = 1.2  # the bed's spectrum is read from this much audio before the window
@@ -358,8 +363,9 @@ class PocketsphinxEngine:
             return verdict
         if verdict.command is None:
             return self._rescue_question(heard, verdict, proposed)
+        unconfirmed = UNCONFIRMED_OVER_COACH if heard.coach else UNCONFIRMED
         if verdict.reason != "ok" or (verdict.text == verdict.command
-                                      and verdict.command in UNCONFIRMED):
+                                      and verdict.command in unconfirmed):
             return verdict
         return lambda: self._confirmed(heard, verdict)
 
