@@ -379,25 +379,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _SteadyLoopback:
-    """A speaker-to-microphone loopback without rate control (adjust_time=0): one clock, like
-    a sound card's own speaker and microphone. RoomEcho's default loopback keeps re-tuning its
-    resampler instead, which makes the echo path drift by ~250 ppm."""
-
-    def __enter__(self) -> _SteadyLoopback:
-        from .virtual_audio import pactl
-
-        self._module = pactl("load-module", "module-loopback", "source=spk.monitor",
-                             "sink=micfeed", "latency_msec=30", "adjust_time=0",
-                             "source_dont_move=true", "sink_dont_move=true")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from .virtual_audio import pactl
-
-        pactl("unload-module", self._module)
-
-
 def record_live(scene: Scene, drift: bool = True) -> Scene:
     """Play the scene's far end on the virtual speaker with a room loopback on, record the
     virtual microphone, and pair the two through `Reference` by the streams' own clocks."""
@@ -430,7 +411,7 @@ def record_live(scene: Scene, drift: bool = True) -> Scene:
     def in_cb(indata: np.ndarray, frames: int, t: object, status: object) -> None:
         mics.put((indata[:, 0].copy(), t.inputBufferAdcTime))  # type: ignore[attr-defined]
 
-    with virtual_audio.RoomEcho() if drift else _SteadyLoopback():
+    with virtual_audio.RoomEcho(steady=not drift):
         time.sleep(0.3)
         with sd.InputStream(device="vmic", samplerate=RATE, channels=1, blocksize=1024,
                             callback=in_cb, dtype="float32"), \

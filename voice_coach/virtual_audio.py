@@ -200,15 +200,23 @@ def pactl(*args: str) -> str:
 
 
 class RoomEcho:
-    """While active, the microphone hears the speaker, as in a room (a PulseAudio loopback)."""
+    """While active, the microphone hears the speaker, as in a room (a PulseAudio loopback).
 
-    def __init__(self, latency_ms: int = 30) -> None:
+    By default the loopback keeps its latency by re-tuning its resampler every few seconds:
+    the echo path's clock wanders by up to ~1000 ppm against the microphone's (measured live),
+    more than separate devices drift. `steady`: no rate control (adjust_time=0), one clock for
+    a minute or so; over two minutes its delay crept from 48 to 174 ms, in jumps (measured
+    live), so the sessions' tests keep the default."""
+
+    def __init__(self, latency_ms: int = 30, steady: bool = False) -> None:
         self._latency_ms = latency_ms
+        self._steady = steady
         self._module: str | None = None
 
     def __enter__(self) -> RoomEcho:
+        rate_control = ["adjust_time=0"] if self._steady else []
         self._module = pactl("load-module", "module-loopback", "source=spk.monitor",
-                             "sink=micfeed", f"latency_msec={self._latency_ms}",
+                             "sink=micfeed", f"latency_msec={self._latency_ms}", *rate_control,
                              "source_dont_move=true", "sink_dont_move=true")
         return self
 
