@@ -53,3 +53,18 @@ def test_our_own_voice_and_music_are_removed_from_the_microphone():
                          f"{seconds}; echo delay {aec.delay_ms} ms, clock skew "
                          f"{clean_block.drift.skew * 1e6:.0f} ppm, {reference.unwritten_reads} "
                          f"mic blocks read ahead of the reference)")
+
+
+def test_a_room_left_on_by_a_killed_run_is_not_heard_twice():
+    """A run killed while its room was on leaves the loopback loaded; the next room replaces
+    it rather than adding a second echo path."""
+    from voice_coach.virtual_audio import pactl
+
+    def rooms() -> int:
+        return pactl("list", "short", "modules").count("source=spk.monitor")
+
+    RoomEcho().__enter__()  # never left, as by a killed run
+    assert rooms() == 1
+    with RoomEcho():
+        assert rooms() == 1
+    assert rooms() == 0

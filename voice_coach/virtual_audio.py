@@ -8,6 +8,7 @@ Manual use: `python -m voice_coach.virtual_audio start|stop` prints the environm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -134,7 +135,22 @@ def ensure() -> str:
         from .errors import UserError
 
         raise UserError(f"cannot start virtual audio devices: {error}")
+    remove_room_echo()
     return "using private virtual audio devices (a PulseAudio null sink and microphone)"
+
+
+def remove_room_echo() -> int:
+    """Unload every speaker-to-microphone loopback (RoomEcho's): a run killed while one was on
+    leaves it loaded, and every later session on the server hears the room once more (two
+    such echo paths, out of step, left the canceller little to remove). Returns how many."""
+    removed = 0
+    for line in pactl("list", "short", "modules").splitlines():
+        index, name, *args = line.split("\t")
+        if name == "module-loopback" and "source=spk.monitor" in " ".join(args) \
+                and "sink=micfeed" in " ".join(args):
+            pactl("unload-module", index)
+            removed += 1
+    return removed
 
 
 def stop(base: Path = BASE) -> None:
@@ -214,6 +230,7 @@ class RoomEcho:
         self._module: str | None = None
 
     def __enter__(self) -> RoomEcho:
+        remove_room_echo()  # one room: none left over from a run that was killed
         rate_control = ["adjust_time=0"] if self._steady else []
         self._module = pactl("load-module", "module-loopback", "source=spk.monitor",
                              "sink=micfeed", f"latency_msec={self._latency_ms}", *rate_control,
@@ -222,7 +239,8 @@ class RoomEcho:
 
     def __exit__(self, *exc: object) -> None:
         if self._module is not None:
-            pactl("unload-module", self._module)
+            with contextlib.suppress(subprocess.CalledProcessError):  # gone already
+                pactl("unload-module", self._module)
             self._module = None
 
 
