@@ -11,7 +11,7 @@ import pytest
 
 from voice_coach import bench_echo
 from voice_coach.echo import EchoCanceller, Reference, have_webrtc
-from voice_coach.echo_leftover import LEFTOVER_BELOW_DB, EchoLeftover
+from voice_coach.echo_leftover import LEFTOVER_BELOW_DB, Block, over_echo_db
 from voice_coach.echo_link import MicCleaner
 from voice_coach.echo_presence import EchoPresence
 
@@ -300,15 +300,16 @@ def test_an_echo_the_filter_cannot_follow_still_counts_by_its_loudness() -> None
         assert set(seen[:600]) == {None} and set(seen[640:]) == {hears}, seen[600:640]
 
 
-def _cleaned_spans(scene: bench_echo.Scene) -> EchoLeftover:
+def _cleaned_spans(scene: bench_echo.Scene) -> list[Block]:
     """The scene through the live cleaner, 64 ms blocks stamped as the microphone stamps
     them, each block's energies noted as the listener notes them."""
     rate, block, ahead = 16000, 1024, 8
-    reference, leftover = Reference(rate), EchoLeftover(rate)
+    reference = Reference(rate)
     cleaner = MicCleaner(reference)
     mic = SimpleNamespace(block_time=0.0)
     played, heard = scene.reference.astype(np.float32), bench_echo.to_i16(scene.mic)
     blocks = len(heard) // block
+    noted: list[Block] = []
     for k in range(-ahead, blocks):  # the player writes what plays a little ahead of the mic
         if k + ahead < blocks:
             at = (k + ahead) * block
@@ -316,8 +317,8 @@ def _cleaned_spans(scene: bench_echo.Scene) -> EchoLeftover:
         if k >= 0:
             mic.block_time = k * block / rate
             cleaner(heard[k * block:(k + 1) * block], mic)
-            leftover.fed(block, cleaner.block_energies)
-    return leftover
+            noted.append((k * block / rate, (k + 1) * block / rate, cleaner.block_energies))
+    return noted
 
 
 def test_what_echo_removal_leaves_of_our_sound_is_told_from_a_person(virtual_room) -> None:
@@ -325,10 +326,10 @@ def test_what_echo_removal_leaves_of_our_sound_is_told_from_a_person(virtual_roo
     coach's echo) stand near the echo's level; what the canceller leaves of the coach's voice
     and of the music alone lies far under it, in every half second after the first ten."""
     scene = virtual_room[0]
-    leftover = _cleaned_spans(scene)
+    noted = _cleaned_spans(scene)
     rate, late = 16000, 512 / 16000  # the cleaned stream lags the microphone by 2 frames
     for a, b, _ in scene.commands:
-        over = leftover.over_echo_db(a / rate + late, b / rate + late)
+        over = over_echo_db(noted, a / rate + late, b / rate + late)
         assert over is not None and over > LEFTOVER_BELOW_DB + 3, (a / rate, over)
     near_commands = np.zeros(len(scene.mic), bool)
     for a, b, _ in scene.commands:
@@ -337,18 +338,19 @@ def test_what_echo_removal_leaves_of_our_sound_is_told_from_a_person(virtual_roo
     for t in np.arange(10.0, len(scene.mic) / rate - 1.0, 0.5):
         a, b = int(t * rate), int((t + 0.5) * rate)
         if not near_commands[a:b].any():
-            ours.append(leftover.over_echo_db(t + late, t + 0.5 + late))
+            ours.append(over_echo_db(noted, t + late, t + 0.5 + late))
     assert len(ours) > 30 and all(o is not None and o < LEFTOVER_BELOW_DB - 3 for o in ours), ours
 
 
 def test_the_echo_removed_is_weighed_by_stream_span() -> None:
-    leftover = EchoLeftover(16000)
-    leftover.fed(1600, (1.0, 100.0))  # 0.0-0.1 s: 20 dB under the echo removed
-    leftover.fed(1600, None)  # 0.1-0.2 s: the canceller did not say
-    leftover.fed(1600, (4.0, 1.0))  # 0.2-0.3 s: 6 dB over it
-    leftover.fed(1600, (1.0, 1e-8))  # 0.3-0.4 s: next to no echo
-    assert leftover.over_echo_db(0.02, 0.08) == pytest.approx(-20.0)
-    assert leftover.over_echo_db(0.05, 0.25) == pytest.approx(10 * np.log10(5.0 / 101.0))
-    assert leftover.over_echo_db(0.12, 0.18) is None  # nothing known there
-    assert leftover.over_echo_db(0.32, 0.38) is None  # nothing played: nothing to weigh
-    assert leftover.over_echo_db(5.0, 6.0) is None  # not fed yet
+    noted: list[Block] = [
+        (0.0, 0.1, (1.0, 100.0)),  # 20 dB under the echo removed
+        (0.1, 0.2, None),  # the canceller did not say
+        (0.2, 0.3, (4.0, 1.0)),  # 6 dB over it
+        (0.3, 0.4, (1.0, 1e-8)),  # next to no echo
+    ]
+    assert over_echo_db(noted, 0.02, 0.08) == pytest.approx(-20.0)
+    assert over_echo_db(noted, 0.05, 0.25) == pytest.approx(10 * np.log10(5.0 / 101.0))
+    assert over_echo_db(noted, 0.12, 0.18) is None  # nothing known there
+    assert over_echo_db(noted, 0.32, 0.38) is None  # nothing played: nothing to weigh
+    assert over_echo_db(noted, 5.0, 6.0) is None  # not fed yet

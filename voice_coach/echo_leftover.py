@@ -16,10 +16,10 @@ check catches the quiet leftovers; the rest is up to the recogniser's bars over 
 from __future__ import annotations
 
 import math
-import threading
-from collections import deque
+from collections.abc import Iterable
 
 from .echo_presence import HEARD_ABOVE
+from .engines.base import SAMPLE_RATE
 
 # A command's span after echo removal, against the echo removed from it (dB). A person's
 # commands: -5 to +12 in a live room-loopback session (bench live --room-echo, their voice 3.9
@@ -29,39 +29,22 @@ from .echo_presence import HEARD_ABOVE
 # the echo is rarely heard at all; the filter's first seconds leave more of the echo, and then
 # nothing is dropped.
 LEFTOVER_BELOW_DB = -12.0
-KEPT_BLOCKS = 500  # ~30 s of 64 ms blocks: longer than any verdict takes
+
+# A block of the recogniser's stream: (start_s, end_s, (energy left after echo removal, energy
+# of the echo removed) as sums of squares, or None when the canceller does not say).
+Block = tuple[float, float, "tuple[float, float] | None"]
 
 
-class EchoLeftover:
-    """Per block fed to the recogniser: the energy left after echo removal and the energy of
-    the echo removed, by the recogniser's stream position. Fed by the listener's thread, read
-    by the engine's receiving thread."""
-
-    def __init__(self, rate: int) -> None:
-        self._rate = rate
-        self._lock = threading.Lock()
-        self._blocks: deque[tuple[float, int, float, float]] = deque(maxlen=KEPT_BLOCKS)
-        self._fed_s = 0.0
-
-    def fed(self, samples: int, energies: tuple[float, float] | None) -> None:
-        """A block of `samples` went to the recogniser; `energies`: (left, removed) sums of
-        squares, or None when the canceller does not say."""
-        with self._lock:
-            start = self._fed_s
-            self._fed_s += samples / self._rate
-            if energies is not None:
-                self._blocks.append((start, samples, *energies))
-
-    def over_echo_db(self, start_s: float, end_s: float) -> float | None:
-        """How far the stream span [start_s, end_s] lies over the echo removed from it (dB);
-        None if no echo worth the name was removed there (nothing played, headphones)."""
-        with self._lock:
-            blocks = list(self._blocks)
-        left = removed = 0.0
-        n = 0
-        for at, samples, block_left, block_removed in blocks:
-            if at < end_s and at + samples / self._rate > start_s:
-                left, removed, n = left + block_left, removed + block_removed, n + samples
-        if n == 0 or removed / n < HEARD_ABOVE:
-            return None
-        return 10 * math.log10((left + 1e-12) / removed)
+def over_echo_db(blocks: Iterable[Block], start_s: float, end_s: float) -> float | None:
+    """How far the stream span [start_s, end_s] lies over the echo removed from it (dB), by
+    the blocks that overlap it; None if no echo worth the name was removed there (nothing
+    played, headphones) or nothing is known of it."""
+    left = removed = 0.0
+    samples = 0.0
+    for a, b, energies in blocks:
+        if energies is not None and a < end_s and b > start_s:
+            left, removed = left + energies[0], removed + energies[1]
+            samples += (b - a) * SAMPLE_RATE
+    if samples == 0 or removed / samples < HEARD_ABOVE:
+        return None
+    return 10 * math.log10((left + 1e-12) / removed)

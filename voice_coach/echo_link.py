@@ -97,7 +97,6 @@ class MicCleaner:
         # The last block's energy after removal and the energy of the echo removed from it
         # (sums of squares); None when the canceller does not say (echo_leftover).
         self.block_energies: tuple[float, float] | None = None
-        self._echo_so_far = 0.0
 
     def __call__(self, block: np.ndarray, mic: Any) -> np.ndarray:
         if mic is not self._mic:  # a (re)opened microphone: its own clock, a fresh filter

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import commands
+from . import commands, echo_leftover
 from .audio_in import level_dbfs
-from .echo_leftover import LEFTOVER_BELOW_DB, EchoLeftover
+from .echo_leftover import LEFTOVER_BELOW_DB
 from .engines.base import SAMPLE_RATE, Detection, Engine
 from .events import DeviceProblem, Event, Heard, OwnVoice
 
@@ -78,7 +78,6 @@ class Listener:
         self._coach_words = coach_words
         self._coach_words_near = coach_words_near
         self._heard_at = _StreamClock()  # when the engine's stream positions were heard
-        self._leftover = EchoLeftover(SAMPLE_RATE)  # echo removed, by stream position
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_speaking_at = -1e9
@@ -138,7 +137,6 @@ class Listener:
                     return engine
                 continue
             last_block_at = now
-            self._heard_at.fed(len(block), now)
             if np.any(block):
                 had_sound, last_sound_at = True, now
                 self.status.hearing = True
@@ -147,7 +145,7 @@ class Listener:
                 return engine
             if self._cleaner is not None:
                 block = self._cleaner(block, mic)
-            self._leftover.fed(len(block), getattr(self._cleaner, "block_energies", None))
+            self._heard_at.fed(len(block), now, getattr(self._cleaner, "block_energies", None))
             self.status.level_db = level_dbfs(block)
             recently = getattr(self._cleaner, "coach_in_block", None)  # by the audio's times
             if recently is None:  # no times to go by: was the coach speaking just now
@@ -166,7 +164,6 @@ class Listener:
                     close()
                 engine = self._make_engine()
                 self._heard_at = _StreamClock()  # the new engine's stream starts at 0
-                self._leftover = EchoLeftover(SAMPLE_RATE)
                 self._receive_from(engine)
                 continue
             for detection in detections:
@@ -205,7 +202,7 @@ class Listener:
             coach_speaking = detection.during_coach
         over_echo = None
         if detection.start_s is not None and detection.end_s is not None:
-            over_echo = self._leftover.over_echo_db(detection.start_s, detection.end_s)
+            over_echo = self._heard_at.over_echo_db(detection.start_s, detection.end_s)
             over_echo = None if over_echo is None else round(over_echo, 1)
         if over_echo is not None and over_echo < LEFTOVER_BELOW_DB:
             self.status.ignored += 1
@@ -225,18 +222,23 @@ class Listener:
 
 class _StreamClock:
     """Maps the engine's stream position (seconds of audio fed) to when that audio was read from
-    the microphone, for the last STREAM_CLOCK_BLOCKS blocks. Fed by the listener's thread, read
-    by the engine's receiving thread."""
+    the microphone, and to what echo removal left and removed there, for the last
+    STREAM_CLOCK_BLOCKS blocks. Fed by the listener's thread, read by the engine's receiving
+    thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._blocks: deque[tuple[float, float]] = deque(maxlen=STREAM_CLOCK_BLOCKS)
+        self._blocks: deque[tuple[float, float, float, tuple[float, float] | None]] = deque(
+            maxlen=STREAM_CLOCK_BLOCKS)  # (start_s, end_s, read_at, energies)
         self._fed_s = 0.0
 
-    def fed(self, samples: int, read_at: float) -> None:
+    def fed(self, samples: int, read_at: float,
+            energies: tuple[float, float] | None = None) -> None:
+        """A block went to the engine, read at `read_at`; `energies`: (left, removed) by echo
+        removal (MicCleaner.block_energies), None if not known."""
         with self._lock:
-            self._fed_s += samples / SAMPLE_RATE
-            self._blocks.append((self._fed_s, read_at))
+            start_s, self._fed_s = self._fed_s, self._fed_s + samples / SAMPLE_RATE
+            self._blocks.append((start_s, self._fed_s, read_at, energies))
 
     def time_of(self, stream_s: float) -> float:
         """When stream second `stream_s` was heard: its block was read at the block's end."""
@@ -244,11 +246,17 @@ class _StreamClock:
             blocks = list(self._blocks)
         if not blocks:
             return 0.0
-        for end_s, read_at in blocks:
+        for _, end_s, read_at, _ in blocks:
             if end_s >= stream_s:
                 return read_at - (end_s - stream_s)
-        end_s, read_at = blocks[-1]
+        _, end_s, read_at, _ = blocks[-1]
         return read_at + (stream_s - end_s)
+
+    def over_echo_db(self, start_s: float, end_s: float) -> float | None:
+        """echo_leftover.over_echo_db over the blocks kept."""
+        with self._lock:
+            blocks = [(a, b, energies) for a, b, _, energies in self._blocks]
+        return echo_leftover.over_echo_db(blocks, start_s, end_s)
 
 
 def maybe_own_voice(detection: Detection, coach_words: str | None,

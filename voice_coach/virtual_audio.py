@@ -146,8 +146,8 @@ def remove_room_echo() -> int:
     removed = 0
     for line in pactl("list", "short", "modules").splitlines():
         index, name, *args = line.split("\t")
-        if name == "module-loopback" and "source=spk.monitor" in " ".join(args) \
-                and "sink=micfeed" in " ".join(args):
+        loop = " ".join(args)
+        if name == "module-loopback" and "source=spk.monitor" in loop and "sink=micfeed" in loop:
             pactl("unload-module", index)
             removed += 1
     return removed
