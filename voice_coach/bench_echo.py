@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .clock_drift import interpolate
 from .echo import EchoCanceller, have_webrtc
 from .errors import UserError
 
@@ -41,6 +42,7 @@ SENTENCES = (
     "Finish this part with three long strokes from the neck to the lower back.",
 )
 COMMANDS = ("softer", "stop", "next", "pause", "harder")
+JUMP_MS = 3.2  # the virtual room's loopback steps its path this much every 4-10 s (echo_jump)
 
 
 def speak(text: str, voice: str, wpm: int = 150) -> np.ndarray:
@@ -105,8 +107,9 @@ class Scene:
 
 def build_scene(name: str = "virtual", delay_ms: float = 45.0, rt60_s: float = 0.25,
                 gain: float = 0.7, seed: int = 1, sentences: int = 10,
-                commands: int = 5) -> Scene:
-    """Coach speech over ducked music through a synthetic room, with spoken commands."""
+                commands: int = 5, jump_every_s: float = 0.0) -> Scene:
+    """Coach speech over ducked music through a synthetic room, with spoken commands; every
+    `jump_every_s` the echo comes JUMP_MS later (PulseAudio's loopback, measured)."""
     rng = np.random.default_rng(seed)
     parts, speech_spans, gaps, pos = [], [], [], int(0.8 * RATE)
     for i, text in enumerate(SENTENCES[:sentences]):
@@ -139,6 +142,10 @@ def build_scene(name: str = "virtual", delay_ms: float = 45.0, rt60_s: float = 0
     d = int(round(delay_ms * RATE / 1000))
     echo = np.zeros(total)
     echo[d:] = gain * wet[: total - d]
+    if jump_every_s:
+        steps = np.arange(total) // int(jump_every_s * RATE)
+        echo = gain * interpolate(wet, np.arange(total) - d - steps * JUMP_MS * RATE / 1000)
+        echo[:d] = 0.0
 
     near = np.zeros(total)
     cmds: list[tuple[int, int, bool]] = []
@@ -159,7 +166,7 @@ def build_scene(name: str = "virtual", delay_ms: float = 45.0, rt60_s: float = 0
     noise = rng.standard_normal(total) * 10 ** (-60 / 20)
     mic = echo + near + noise
     return Scene(name, far, mic, echo, near, cmds, speaking, delay_ms,
-                 extra={"rt60_s": rt60_s, "gain": gain})
+                 extra={"rt60_s": rt60_s, "gain": gain, "jump_every_s": jump_every_s})
 
 
 Canceller = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -317,6 +324,7 @@ def bench(quick: bool = False, seed: int = 1, live: bool = False) -> dict:
     scenes = [build_scene("virtual", 45.0, 0.25, 0.7, seed)]
     if not quick:
         scenes.append(build_scene("room", 180.0, 0.4, 0.5, seed + 1))
+        scenes.append(build_scene("jumping", 45.0, 0.25, 0.7, seed + 3, jump_every_s=6.0))
     if live:
         for drift in (False, True):
             scenes.append(record_live(build_scene("live", seed=seed + 2, sentences=6,
@@ -331,6 +339,8 @@ def bench(quick: bool = False, seed: int = 1, live: bool = False) -> dict:
         else:
             print(f"\nscene {scene.name}: delay {scene.delay_ms:.0f} ms, RT60 "
                   f"{scene.extra['rt60_s']:.2f} s, echo gain {scene.extra['gain']}, "
+                  + (f"{JUMP_MS} ms later every {scene.extra['jump_every_s']:.0f} s, "
+                     if scene.extra["jump_every_s"] else "") +
                   f"{len(scene.mic) / RATE:.0f} s, {len(scene.commands)} commands")
         print(f"{'candidate':30} {'ERLE':>6} {'voice':>6} {'music':>6} {'conv s':>7} "
               f"{'DT corr':>8} {'DT SDR':>7} {'alone':>6} {'RTF':>7}")

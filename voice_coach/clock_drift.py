@@ -19,6 +19,13 @@ FIT_S = 5.0  # fit the delay's slope over the estimates of this long
 MIN_ESTIMATES = 5
 JUMP_SAMPLES = 16.0  # estimates this far (1 ms) off the fitted line: a jump (stall, reopen)
 MAX_SKEW = 2e-3  # clocks run at most this far apart; anything more is a mismeasure
+# The delay tracker measures over a window (2 s: echo.DelayEstimator) smoothed across looks
+# (~2 s more): what it says describes the reading of a few seconds ago. Estimates made across
+# a change of the reading (a move, a new skew) are not on one line: fitted, a step of 20
+# samples (500 ppm x 2.5 s) passed for a slope, and the follower swung between 410 and 930
+# ppm on a path drifting 925 (live). So a change is followed by this long without estimates.
+SETTLE_S = 3.0
+RESETTLE_SKEW = 20e-6  # a new skew closer than this to the last changes too little to wait
 
 
 # The kernel for every fractional position, at 1/PHASES of a sample: worked out once rather
@@ -54,6 +61,8 @@ class ClockDrift:
 
     def __init__(self, rate: int) -> None:
         self._fit_samples = FIT_S * rate
+        self._settle = SETTLE_S * rate
+        self._settled_at = 0.0  # microphone sample from which estimates count
         self.skew = 0.0  # reference samples per microphone sample, minus one
         self.shift = 0.0
         self._heard = 0  # microphone samples so far
@@ -69,13 +78,19 @@ class ClockDrift:
         self.shift += samples * self.skew
 
     def move(self, samples: float) -> None:
-        """Read `samples` later from now on, the path itself unchanged (the microphone's
-        timestamps moved, not the echo): the delays fitted so far move with the reading."""
+        """Read `samples` later from now on: the microphone's timestamps moved, or the echo
+        path jumped (echo_jump). The fit starts again once the tracker sees the new reading."""
         self.shift += samples
-        self._estimates = [(heard, delay - samples) for heard, delay in self._estimates]
+        self._settle_from_now()
+
+    def _settle_from_now(self) -> None:
+        self._estimates = []
+        self._settled_at = self._heard + self._settle
 
     def observe(self, delay_samples: float) -> None:
         """The canceller measured the delay of the echo behind the reference as we read it."""
+        if self._heard < self._settled_at:
+            return
         # The path's own delay: what was measured, less the shift we read with. Fitting that
         # (not what is left after our correction) keeps this a plain estimate, not a loop.
         self._estimates.append((self._heard, delay_samples - self.shift))
@@ -88,4 +103,8 @@ class ClockDrift:
             self._estimates = self._estimates[-1:]  # the path jumped: start again from here
             return
         # A growing delay: the echo falls behind what we read, so read the reference slower.
-        self.skew = float(np.clip(-slope, -MAX_SKEW, MAX_SKEW))
+        skew = float(np.clip(-slope, -MAX_SKEW, MAX_SKEW))
+        if abs(skew - self.skew) > RESETTLE_SKEW:
+            self._settle_from_now()
+        self.skew = skew
+

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .clock_drift import HALF_TAPS, interpolate
+from .echo_jump import JumpWatch
 from .echo_presence import HEARD_ABOVE, PLAYED_ABOVE, EchoPresence
 
 # Speex MDF's foreground/background decision constants (update when the background filter is
@@ -129,11 +130,16 @@ class AdaptiveCanceller:
     def __init__(self, rate: int = 16000, *, tail_ms: float = 250.0, max_delay_ms: float = 500.0,
                  block: int | None = None, mu: float = 0.5, suppress: bool = True,
                  delay_ms: float | None = None, margin_ms: float = 5.0,
-                 on_estimate: Callable[[float], None] | None = None) -> None:
+                 on_estimate: Callable[[float], None] | None = None,
+                 on_jump: Callable[[float], None] | None = None) -> None:
         self.rate = rate
         self.on_estimate = on_estimate  # told each confident bulk-delay measurement (samples)
         self.n = block or (256 if rate <= 16000 else 512)
         n = self.n
+        # Told when the echo path jumps (samples, > 0: later), to read the reference that much
+        # earlier from then on (echo_jump): the filter stays right, nothing to learn again.
+        self.on_jump = on_jump
+        self._jumps = JumpWatch(rate, n) if on_jump is not None else None
         self.margin = int(rate * margin_ms / 1000)
         # Partitions cover the tail, the margin kept before the estimated delay (an early
         # reflection or a slightly late estimate must stay inside the filter) and a block of slack.
@@ -269,6 +275,10 @@ class AdaptiveCanceller:
             yf, ef = yb, eb
         self.presence.add(d, r, yf)
         self.echo_energy += float(yf @ yf)
+        if self._jumps is not None:
+            jump = self._jumps.add(d, yf, ef)
+            if jump is not None and self.on_jump is not None:
+                self.on_jump(jump)
         return self._suppress(ef, yf) if self.suppress else ef
 
     def _adapt(self, x: np.ndarray, eb: np.ndarray, yb: np.ndarray, d: np.ndarray) -> None:

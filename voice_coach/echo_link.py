@@ -141,6 +141,9 @@ class MicCleaner:
     def _new_filter(self) -> None:
         """A fresh filter, and a fresh follower of the clocks' drift."""
         self.drift = ClockDrift(RATE)
-        follow: dict[str, Any] = {"on_estimate": self.drift.observe} if self._follow_drift else {}
+        # A jump of the path is read past, as a move of the microphone's stamps is.
+        follow: dict[str, Any] = {"on_estimate": self.drift.observe,
+                                  "on_jump": lambda samples: self.drift.move(-samples)
+                                  } if self._follow_drift else {}
         self._aec = EchoCanceller(RATE, engine=self._engine, **follow)
         self._echo_so_far = 0.0
