@@ -36,6 +36,19 @@ def test_the_drift_of_the_delay_is_fitted_and_a_jump_is_not_drift() -> None:
     assert drift.skew == skew
 
 
+def test_the_follower_asks_for_looks_often_until_its_skew_holds() -> None:
+    drift = ClockDrift(RATE)
+    wants = []
+    for quarter in range(60):  # 15 s of looks, four a second; the path drifts 300 ppm
+        wants.append(drift.observe(800 + 300e-6 * RATE * quarter / 4 + drift.shift))
+        drift.advance(RATE // 4)
+    assert wants[0] is True
+    assert abs(drift.skew + 300e-6) < 5e-6
+    assert drift.steady and wants[-1] is False  # once a second from here
+    drift.move(100.0)  # a jump read past: four a second again, until a fit holds
+    assert drift.observe(900 + drift.shift) is True
+
+
 def _erle_db(follow: bool, drift_ppm: float = 300.0, seconds: int = 24,
              stamps_jump_s: float = 0.0, path_jumps_every_s: float = 0.0,
              blocks: bool = False) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voice_coach.cli_live import heard_by_time, heard_in_order, match
+from voice_coach.cli_live import heard_by_time, heard_in_order, match, match_by_time
 from voice_coach.selfdrive import Cue, Spoken, run
 from voice_coach.virtual_audio import RoomEcho
 
@@ -156,6 +156,7 @@ def test_the_live_bench_matches_heard_commands_by_time():
     heard = [{"t": 11.2, "command": "softer"}, {"t": 15.0, "command": "softer"},
              {"t": 21.0, "command": "softer"}, {"t": 31.0, "command": "harder"}]
     assert heard_by_time(spoken, heard) == ([True, True, False], 2)
+    assert match_by_time(spoken, heard)[1] == [heard[1], heard[3]]  # the bench prints these
     # A command heard long after it was said (more than CHIME_WAIT_S) is not that one.
     assert heard_by_time(spoken[:1], [{"t": 25.0, "command": "softer"}]) == ([False], 1)
     assert heard_by_time(spoken, []) == ([False] * 3, 0)

@@ -7,6 +7,7 @@ runs. On a machine with no sound card they bring up private virtual devices firs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -48,6 +49,9 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
     live.add_argument("--room-echo", action="store_true",
                       help="let the microphone hear the speaker too, as in a room (the music "
                            "then reaches it from the speaker, as it would: --snr-db is unused)")
+    live.add_argument("--keep", type=Path, metavar="DIR",
+                      help="keep the session's log (session.jsonl) and the recogniser's "
+                           "every verdict (verdicts.jsonl) in DIR")
     live.set_defaults(func=run_bench_live)
 
     soak = bench_sub.add_parser("soak", help="a long spoken session: underruns, memory, CPU")
@@ -112,10 +116,19 @@ TRACK_START_SLACK_S = 0.5
 def heard_by_time(spoken: Sequence[Any], heard: Sequence[dict[str, Any]]
                   ) -> tuple[list[bool], int]:
     """(for each command spoken (selfdrive.Spoken), whether it was heard; how many heard
-    commands were not said). A heard command belongs to the last command spoken before it,
-    within CHIME_WAIT_S of its end, and counts once if it is that command; anything else is
-    false. Unlike an in-order alignment, a false "softer" cannot take a later "ouch"'s place."""
-    found, false = [False] * len(spoken), 0
+    commands were not said): `match_by_time`, counted."""
+    found, false = match_by_time(spoken, heard)
+    return found, len(false)
+
+
+def match_by_time(spoken: Sequence[Any], heard: Sequence[dict[str, Any]]
+                  ) -> tuple[list[bool], list[dict[str, Any]]]:
+    """(for each command spoken, whether it was heard; the heard commands that were not said).
+    A heard command belongs to the last command spoken before it, within CHIME_WAIT_S of its
+    end, and counts once if it is that command; anything else is false. Unlike an in-order
+    alignment, a false "softer" cannot take a later "ouch"'s place."""
+    found: list[bool] = [False] * len(spoken)
+    false: list[dict[str, Any]] = []
     for line in heard:
         t = float(line["t"]) + TRACK_START_SLACK_S
         said = [i for i, s in enumerate(spoken) if s.start_s <= t]
@@ -124,7 +137,7 @@ def heard_by_time(spoken: Sequence[Any], heard: Sequence[dict[str, Any]]
                 and t - spoken[i].end_s <= CHIME_WAIT_S):
             found[i] = True
         else:
-            false += 1
+            false.append(line)
     return found, false
 
 
@@ -163,12 +176,21 @@ def run_bench_live(args: argparse.Namespace) -> int:
         room = RoomEcho()
         room.__enter__()
     try:
-        with tempfile.TemporaryDirectory(prefix="voice-coach-bench-") as tmp:
+        with contextlib.ExitStack() as stack:
+            if args.keep:  # the session's log and every verdict, to trace a run
+                from .engines.process_engine import TRACE_ENV
+
+                args.keep.mkdir(parents=True, exist_ok=True)
+                workdir = args.keep
+                os.environ[TRACE_ENV] = str(workdir / "verdicts.jsonl")
+            else:
+                workdir = Path(stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="voice-coach-bench-")))
             # In a room the music reaches the microphone from the speaker, ducked under the
             # coach as it plays: a second copy of our own track in the command track, out of
             # step with it and never ducked, is no room's sound (the canceller can follow one
             # path for the music and the voice, not two).
-            outcome = run("back-rub", cues, total_s, Path(tmp),
+            outcome = run("back-rub", cues, total_s, workdir,
                           music_snr_db=None if args.room_echo else args.snr_db,
                           extra_args=["--engine", "auto"], record=True,
                           timeout_s=total_s + 120)
@@ -178,8 +200,8 @@ def run_bench_live(args: argparse.Namespace) -> int:
     spoken = [s.command for s in outcome.spoken]
     heard_lines = outcome.heard()
     heard = [h["command"] for h in heard_lines]
-    found, false = heard_by_time(outcome.spoken, heard_lines)
-    missed = found.count(False)
+    found, not_said = match_by_time(outcome.spoken, heard_lines)
+    missed, false = found.count(False), len(not_said)
     by_command = chime_delays(outcome, found)
     delays = [d for d in by_command if d is not None]
     result: dict[str, Any] = {
@@ -205,6 +227,10 @@ def run_bench_live(args: argparse.Namespace) -> int:
         chime = f"  chime after {delay * 1000:.0f} ms" if delay is not None else ""
         print(f"  {cue.start_s:6.1f} s  {cue.phrase:<12} {'heard' if was_heard else 'MISSED'}"
               f"{chime}")
+    for line in heard_lines:  # when, what and how, so a false one can be traced
+        print(f"heard at {float(line['t']):6.1f} s: {line['command']:<8} "
+              f"\"{line.get('text') or ''}\" ({line.get('engine') or '?'})"
+              + ("  NOT SAID" if any(line is f for f in not_said) else ""))
     print("behind (s): " + " ".join(f"{h['command']} {lag:.2f}"
                                      for h, lag in zip(heard_lines, behind(heard_lines),
                                                        strict=True)))

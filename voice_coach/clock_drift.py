@@ -67,6 +67,10 @@ class ClockDrift:
         self.shift = 0.0
         self._heard = 0  # microphone samples so far
         self._estimates: list[tuple[int, float]] = []  # (microphone sample, delay in samples)
+        # The last fit left the skew as it was: estimates once a second will do. Until then
+        # (at the start, after each change) four a second get the next fit in sooner: live,
+        # the first good skew came 11 s in, the echo sliding away meanwhile.
+        self.steady = False
 
     @property
     def step(self) -> float:
@@ -85,12 +89,17 @@ class ClockDrift:
 
     def _settle_from_now(self) -> None:
         self._estimates = []
+        self.steady = False
         self._settled_at = self._heard + self._settle
 
-    def observe(self, delay_samples: float) -> None:
-        """The canceller measured the delay of the echo behind the reference as we read it."""
-        if self._heard < self._settled_at:
-            return
+    def observe(self, delay_samples: float) -> bool:
+        """The canceller measured the delay of the echo behind the reference as we read it.
+        Returns whether more are wanted soon (not `steady`)."""
+        if self._heard >= self._settled_at:
+            self._fit(delay_samples)
+        return not self.steady
+
+    def _fit(self, delay_samples: float) -> None:
         # The path's own delay: what was measured, less the shift we read with. Fitting that
         # (not what is left after our correction) keeps this a plain estimate, not a loop.
         self._estimates.append((self._heard, delay_samples - self.shift))
@@ -106,5 +115,7 @@ class ClockDrift:
         skew = float(np.clip(-slope, -MAX_SKEW, MAX_SKEW))
         if abs(skew - self.skew) > RESETTLE_SKEW:
             self._settle_from_now()
+        else:
+            self.steady = True
         self.skew = skew
 

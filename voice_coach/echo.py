@@ -130,10 +130,13 @@ class AdaptiveCanceller:
     def __init__(self, rate: int = 16000, *, tail_ms: float = 250.0, max_delay_ms: float = 500.0,
                  block: int | None = None, mu: float = 0.5, suppress: bool = True,
                  delay_ms: float | None = None, margin_ms: float = 5.0,
-                 on_estimate: Callable[[float], None] | None = None,
+                 on_estimate: Callable[[float], bool | None] | None = None,
                  on_jump: Callable[[float], None] | None = None) -> None:
         self.rate = rate
-        self.on_estimate = on_estimate  # told each confident bulk-delay measurement (samples)
+        # Told each confident bulk-delay measurement (samples); it answers True while it
+        # wants them four times a second (a drift follower still fitting).
+        self.on_estimate = on_estimate
+        self._eager = False
         self.n = block or (256 if rate <= 16000 else 512)
         n = self.n
         # Told when the echo path jumps (samples, > 0: later), to read the reference that much
@@ -229,7 +232,7 @@ class AdaptiveCanceller:
         if est is None:
             return
         if self.on_estimate is not None:
-            self.on_estimate(est)
+            self._eager = bool(self.on_estimate(est))
         self._recent = (self._recent + [est])[-3:]
         # Three confident estimates in a row within 1 ms of each other: adopt it.
         if len(self._recent) == 3 and np.ptp(self._recent) < 0.001 * self.rate:
@@ -253,7 +256,7 @@ class AdaptiveCanceller:
         locked = self.delay_samples is not None and (
             not self._recent or abs(self._recent[-1] - self.delay_samples) < 0.001 * self.rate)
         no_echo = self.delay_samples is None and self.presence.played_long
-        every = self.estimate_every * (4 if locked or no_echo else 1)
+        every = self.estimate_every * (4 if (locked or no_echo) and not self._eager else 1)
         if self._frames % every == 0:
             self._track_delay()
         end = len(self._ref) - self._align
