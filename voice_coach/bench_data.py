@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -170,7 +171,7 @@ def human_clips() -> list[Clip]:
 def _save(ts: TestSet, path: Path) -> None:
     meta = [{"kind": c.kind, "text": c.text, "voice": c.voice, "command": c.command}
             for c in ts.clips]
-    arrays = {f"a{i}": c.samples for i, c in enumerate(ts.clips)}
+    arrays: dict[str, Any] = {f"a{i}": c.samples for i, c in enumerate(ts.clips)}
     # Through a temporary file of its own: two benches building the same set at once each
     # write it whole (a shared temporary name had one rename the other's file away).
     data = io.BytesIO()

@@ -87,6 +87,7 @@ class MicCleaner:
         self._reference = reference
         self._engine = engine
         self._follow_drift = follow_drift and engine == "adaptive"  # AEC3 follows drift itself
+        self._echo_so_far = 0.0  # the canceller's echo_energy at the last block
         self._new_filter()
         self._mic: Any = None
         self._next_start: float | None = None  # the stamp the next block should have

@@ -9,6 +9,7 @@ Manual use: `python -m voice_coach.virtual_audio start|stop` prints the environm
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -190,8 +191,9 @@ class MonitorRecorder:
         self._reader.start()
 
     def _read(self) -> None:
-        assert self._proc.stdout is not None
-        while chunk := self._proc.stdout.read1(65536):
+        stdout = self._proc.stdout
+        assert isinstance(stdout, io.BufferedReader)  # a pipe opened for bytes, buffered
+        while chunk := stdout.read1(65536):
             self._chunks.append(chunk)
 
     def so_far(self) -> np.ndarray:

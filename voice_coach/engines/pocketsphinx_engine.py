@@ -443,7 +443,7 @@ class PocketsphinxEngine:
         clearly hears a different command, that one is taken (pocketsphinx's "keep going" for a
         "go back" over music), and so is a command that sounds like it, if Whisper clearly hears
         that one ("lighter" for a "louder": a wrong softer in live sessions)."""
-        assert verdict.command is not None
+        assert verdict.command is not None and self._judge is not None
         # Only speech is confirmed: Whisper writes words into music too, and confirmed a "go
         # on" that pocketsphinx had found in the music alone (the live self-trigger test, the
         # coach silent for 30 s).
