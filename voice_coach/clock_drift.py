@@ -118,4 +118,3 @@ class ClockDrift:
         else:
             self.steady = True
         self.skew = skew
-
