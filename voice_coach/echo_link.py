@@ -119,10 +119,16 @@ class MicCleaner:
         played = self._reference.read_for_mic(start, len(block), drift.shift, drift.step)
         drift.advance(len(block))
         self._next_start = start + len(block) / RATE
-        cleaned = self._aec.process(block.astype(np.float32) / 32768.0, played)
+        heard = block.astype(np.float32) / 32768.0
+        cleaned = self._aec.process(heard, played)
         echo_so_far = self._aec.echo_energy
         if echo_so_far is not None:
-            self.block_energies = (float(cleaned @ cleaned), echo_so_far - self._echo_so_far)
+            # An echo estimate louder than all the microphone heard is the filter's error, not
+            # echo (it overshot: a sound it models changed level, as music ducked on one path
+            # only does): no more than what was heard counts as removed. Uncapped, the demo's
+            # "next" over undimmed music lay 20 dB "under the echo" and was dropped.
+            removed = min(echo_so_far - self._echo_so_far, float(heard @ heard))
+            self.block_energies = (float(cleaned @ cleaned), removed)
             self._echo_so_far = echo_so_far
         return to_int16(cleaned)
 
