@@ -63,6 +63,8 @@ ROWS = [
     ("bad pressure", ["start", "--pressure", "crushing"], "invalid choice"),
     ("bad engine", ["start", "--engine", "siri"], "invalid choice"),
     ("render to an unknown format", ["render", "quick", "-o", "{tmp}/x.doc"], "x.doc"),
+    ("bench trace kept in a file", ["bench", "live", "--keep", "{tmp}/silence.wav/trace"],
+     "give a folder you can write to"),
 ]
 
 

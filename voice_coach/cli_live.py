@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import virtual_audio
+from .errors import UserError
 from .memory import tree_rss_mb
 
 # A little story through the quick routine, in seconds after the session starts; mostly in
@@ -180,8 +181,13 @@ def run_bench_live(args: argparse.Namespace) -> int:
             if args.keep:  # the session's log and every verdict, to trace a run
                 from .engines.process_engine import TRACE_ENV
 
-                args.keep.mkdir(parents=True, exist_ok=True)
+                try:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                except OSError as err:
+                    raise UserError(f"--keep {args.keep}: {err.strerror or err}; give a folder "
+                                    "you can write to") from None
                 workdir = args.keep
+                (workdir / "verdicts.jsonl").unlink(missing_ok=True)  # this run's, not appended
                 os.environ[TRACE_ENV] = str(workdir / "verdicts.jsonl")
             else:
                 workdir = Path(stack.enter_context(
