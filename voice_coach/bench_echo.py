@@ -141,11 +141,11 @@ def build_scene(name: str = "virtual", delay_ms: float = 45.0, rt60_s: float = 0
     wet = fftconvolve(driven, room_response(rt60_s, rng))[:total]
     d = int(round(delay_ms * RATE / 1000))
     echo = np.zeros(total)
-    echo[d:] = gain * wet[: total - d]
     if jump_every_s:
         steps = np.arange(total) // int(jump_every_s * RATE)
-        echo = gain * interpolate(wet, np.arange(total) - d - steps * JUMP_MS * RATE / 1000)
-        echo[:d] = 0.0
+        echo[d:] = gain * interpolate(wet, np.arange(total) - d - steps * JUMP_MS * RATE / 1000)[d:]
+    else:
+        echo[d:] = gain * wet[: total - d]
 
     near = np.zeros(total)
     cmds: list[tuple[int, int, bool]] = []

@@ -55,6 +55,13 @@ def interpolate(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", x[idx].astype(np.float32), _KERNELS[phase])
 
 
+def vertex_offset(a: float, b: float, c: float) -> float:
+    """Where a sampled curve's peak (or trough) at `b`, between neighbours `a` and `c`, lies
+    between the samples: the offset from `b` of the parabola through the three (0 if flat)."""
+    den = a - 2 * b + c
+    return 0.5 * (a - c) / den if den != 0 else 0.0
+
+
 class ClockDrift:
     """How to read the reference so the echo path's delay holds still: each microphone block's
     reference starts `shift` samples later than its stamp says and steps `step` samples apart."""

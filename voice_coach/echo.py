@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .clock_drift import HALF_TAPS, interpolate
+from .clock_drift import HALF_TAPS, interpolate, vertex_offset
 from .echo_jump import JumpWatch
 from .echo_presence import HEARD_ABOVE, PLAYED_ABOVE, EchoPresence
 
@@ -112,12 +112,8 @@ class DelayEstimator:
         # "0.0"s in a row once moved the filter's taps 54 ms off a path it had right.
         if self.confidence < 8.0 or peak in (0, self.max_lag):
             return None
-        frac = 0.0
-        if 0 < peak < self.max_lag:  # parabolic interpolation for a sub-sample estimate
-            a, b, c = corr[peak - 1], corr[peak], corr[peak + 1]
-            den = a - 2 * b + c
-            frac = 0.5 * (a - c) / den if den != 0 else 0.0
-        return peak + frac
+        # A sub-sample estimate (the peak is inside the range: checked above).
+        return peak + vertex_offset(corr[peak - 1], corr[peak], corr[peak + 1])
 
 
 class AdaptiveCanceller:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .clock_drift import vertex_offset
 from .echo_presence import HEARD_ABOVE
 
 MAX_JUMP_MS = 12.0  # look this far either way
@@ -32,7 +33,6 @@ class JumpWatch:
 
     def __init__(self, rate: int, frame: int) -> None:
         self.max_lag = int(rate * MAX_JUMP_MS / 1000)
-        self._frame = frame
         keep = LOOK_SAMPLES + 2 * self.max_lag + frame
         self._mic = np.zeros(keep)
         self._est = np.zeros(keep)
@@ -81,8 +81,6 @@ class JumpWatch:
         if best == lag or left[best] * 10 ** (BETTER_BY_DB / 10) > left[lag]:
             return None
         frac = 0.0
-        if 0 < best < len(left) - 1:  # the parabola's minimum, between the samples
-            a, b, c = left[best - 1], left[best], left[best + 1]
-            den = a - 2 * b + c
-            frac = 0.5 * (a - c) / den if den > 0 else 0.0
+        if 0 < best < len(left) - 1:  # the minimum, between the samples
+            frac = vertex_offset(left[best - 1], left[best], left[best + 1])
         return best - lag + frac
