@@ -78,6 +78,19 @@ def test_a_command_mid_sentence_is_applied(tmp_path: Path):
     expect_all_heard(["next", "stop"], heard, 1)
 
 
+def test_a_session_whose_stop_went_unheard_is_stopped_from_the_keyboard(tmp_path: Path):
+    # What the demo does after its last words: without it, a missed "stop" left the session
+    # running by its timer, saying it could not hear the microphone. Keyboard only here, so
+    # nothing is heard and the typed "stop" must end the session.
+    outcome = run("quick", [], 2, tmp_path, extra_args=["--engine", "keys"], timeout_s=60,
+                  type_stop_after_s=1)
+    assert outcome.typed_stop and outcome.returncode == 0, outcome.stderr[-800:]
+    assert any(line["type"] == "finish" for line in outcome.log)
+    typed = [line for line in outcome.log if line["type"] == "heard"]
+    assert [(h["command"], h["engine"]) for h in typed] == [("stop", "keys")]
+    assert outcome.heard() == []  # the microphone heard nothing: the typed one is not counted
+
+
 def test_match_counts_misses_and_false_commands():
     assert match(["next", "softer", "stop"], ["next", "stop"]) == (1, 0)
     assert match(["next"], ["next", "harder"]) == (0, 1)

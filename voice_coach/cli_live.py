@@ -28,6 +28,9 @@ DEMO_CUES: tuple[tuple[float, str], ...] = (
     (19.5, "next"), (40, "more pressure"), (48, "ouch"), (56, "how long"), (64, "pause"),
     (72.5, "resume"), (78, "louder"), (86, "next"), (98, "stop"),
 )
+# After the demo's last words, how long it waits for the session to end before typing "stop"
+# (a session whose "stop" went unheard would run on by its timer, "I can't hear the microphone").
+DEMO_STOP_WAIT_S = 6.0
 # Commands for the live bench: every kind, spread out, spoken by several voices.
 BENCH_PHRASES = ("next", "softer", "harder", "pause", "resume", "louder", "quieter", "ouch",
                  "repeat", "back", "next", "that hurts", "slower", "faster", "softer", "next")
@@ -63,18 +66,23 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
 
 def run_demo(args: argparse.Namespace) -> int:
     from .selfdrive import Cue, run
+    from .virtual_audio import RoomEcho
 
     print(virtual_audio.ensure(), flush=True)
     cues = [Cue(at, phrase) for at, phrase in DEMO_CUES]
     print("The demo voice will say: " + ", ".join(f"{p!r} at {t:.0f}s" for t, p in DEMO_CUES))
-    with tempfile.TemporaryDirectory(prefix="voice-coach-demo-") as tmp:
-        outcome = run(args.script, cues, DEMO_CUES[-1][0] + 8, Path(tmp),
+    # The microphone hears the speaker, as in a room: the coach's voice and its music (ducked
+    # under the voice) come back to it with the demo voice, and echo removal takes them out.
+    with tempfile.TemporaryDirectory(prefix="voice-coach-demo-") as tmp, RoomEcho():
+        outcome = run(args.script, cues, DEMO_CUES[-1][0] + 8, Path(tmp), music_snr_db=None,
                       extra_args=["--speed", str(args.speed)], echo_stdout=True,
-                      timeout_s=DEMO_CUES[-1][0] + 120)
+                      timeout_s=DEMO_CUES[-1][0] + 120, type_stop_after_s=DEMO_STOP_WAIT_S)
     heard = [h["command"] for h in outcome.heard()]
     said = [s.command for s in outcome.spoken]
     print(f"\nSpoken: {', '.join(c or '?' for c in said)}")
     print(f"Heard:  {', '.join(heard) or 'nothing'}")
+    if outcome.typed_stop:
+        print("The demo's \"stop\" was not heard, so the demo typed it to end the session.")
     if outcome.returncode not in (0, None):
         print(outcome.stderr.strip()[-400:])
     return 0 if outcome.returncode == 0 else 1

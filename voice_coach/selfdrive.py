@@ -151,9 +151,12 @@ class Outcome:
     peak_rss_mb: float = 0.0  # the app's own process
     peak_total_rss_mb: float = 0.0  # with its recogniser process, sampled twice a second
     wall_s: float = 0.0
+    typed_stop: bool = False  # the session was stopped from the keyboard (`run`)
 
     def heard(self) -> list[dict[str, Any]]:
-        return [line for line in self.log if line["type"] == "heard"]
+        """The commands the session heard through the microphone (not the one typed)."""
+        return [line for line in self.log
+                if line["type"] == "heard" and line.get("engine") != "keys"]
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
@@ -206,8 +209,11 @@ class _Child:
 
 def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
         extra_args: Sequence[str] = (), music_snr_db: float | None = 10.0,
-        record: bool = False, echo_stdout: bool = False, timeout_s: float = 600) -> Outcome:
-    """Run a spoken session with commands played into the microphone; returns its log."""
+        record: bool = False, echo_stdout: bool = False, timeout_s: float = 600,
+        type_stop_after_s: float | None = None) -> Outcome:
+    """Run a spoken session with commands played into the microphone; returns its log.
+    `type_stop_after_s`: once the command track has ended and this much more has passed, a
+    session still running is stopped from the keyboard (its "stop" was not heard)."""
     track, spoken = command_track(cues, total_s, music_snr_db)
     log_path = workdir / "session.jsonl"
     log_path.unlink(missing_ok=True)
@@ -219,6 +225,7 @@ def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
                               daemon=True)
     reader.start()
     player = None
+    typed_stop = False
     try:
         deadline = time.monotonic() + timeout_s
         while not any(line["type"] == "step_started" for line in read_log(log_path)):
@@ -228,7 +235,12 @@ def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
         if not app.exited():
             player = MicPlayer(track)
             player.start()
+        typed_at = (None if type_stop_after_s is None
+                    else time.monotonic() + total_s + type_stop_after_s)
         while not app.exited() and time.monotonic() < deadline:
+            if typed_at is not None and time.monotonic() > typed_at:
+                typed_at = None
+                typed_stop = _type(app.proc, "stop")
             time.sleep(0.1)
     finally:
         app.end()
@@ -239,7 +251,7 @@ def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
     reader.join(timeout=5)
     stderr = app.proc.stderr.read() if app.proc.stderr else ""
     outcome = Outcome(app.returncode, read_log(log_path), "".join(out_lines), stderr, spoken,
-                      wall_s=app.wall_s)
+                      wall_s=app.wall_s, typed_stop=typed_stop)
     if app.usage is not None:
         # wait4's figures include the recogniser once the app has reaped it; these do not.
         outcome.cpu_s = app.cpu_s[0] or app.usage.ru_utime + app.usage.ru_stime
@@ -252,6 +264,17 @@ def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
             outcome.track_start_in_recording_s = (player.first_sample_time
                                                   - recorder.first_sample_time)
     return outcome
+
+
+def _type(proc: subprocess.Popen, command: str) -> bool:
+    """Type a command into the session (it reads commands from its standard input too)."""
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(command + "\n")
+        proc.stdin.flush()
+        return True
+    except (OSError, ValueError):  # it has just ended
+        return False
 
 
 def _pump(stream: Any, lines: list[str], echo: bool) -> None:
