@@ -256,3 +256,23 @@ def test_a_word_spotted_late_just_after_it_ends_is_still_found() -> None:
     utt = engine._utterance(_Candidate("ouch", end + 160, end + 4_800))
     assert utt is not None
     assert abs(utt.start - start) < 1_600 and abs(utt.end - end) < 1_600, (utt, start, end)
+
+
+def test_the_decoders_know_every_pronunciation_of_the_words_listened_for(tmp_path) -> None:
+    # They load a dictionary of the command words and decoys only (the whole one costs each
+    # decoder ~27 MB); a word or variant lost on the way would silently weaken a search.
+    from pocketsphinx import Decoder
+
+    from voice_coach import commands
+    from voice_coach.engines import ps_model
+
+    model = ps_model.model_dir()
+    full = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
+                   loglevel="FATAL", lm=None)
+    small = ps_model.new_decoder(tmp_path)
+    words = sorted({*commands.vocabulary(), *ps_model.DECOYS})
+    assert sum(len(ps_model.pronunciations(small, w)) for w in words) > len(words)  # variants
+    for word in words:
+        assert ({v: small.lookup_word(v) for v in ps_model.pronunciations(small, word)}
+                == {v: full.lookup_word(v) for v in ps_model.pronunciations(full, word)}), word
+    assert small.lookup_word("banana") is None  # and no more than those

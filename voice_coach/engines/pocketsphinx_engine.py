@@ -158,7 +158,7 @@ class PocketsphinxEngine:
         try:
             # ds=2: acoustic scores on every other frame. Halves the spotter's cost; it only
             # proposes, and the verifier re-scores every frame.
-            self._spot = ps_model.new_decoder(cmn="live", kws_delay=5, ds=2)
+            self._spot = ps_model.new_decoder(self._folder, cmn="live", kws_delay=5, ds=2)
             ps_model.check_vocabulary(self._spot)
             ps_model.add_merger_variants(self._spot)
             phrases = [p for p in commands.phrases()
@@ -166,7 +166,7 @@ class PocketsphinxEngine:
             thr = {p: _kws_threshold(ps_model.n_phones(self._spot, p)) for p in phrases}
             self._spot.add_kws("cmds", str(ps_model.keyphrase_file(self._spot, thr, self._folder)))
             self._spot.activate_search("cmds")
-            self._ver = ps_model.new_decoder(cmn="batch")
+            self._ver = ps_model.new_decoder(self._folder, cmn="batch")
             ps_model.add_merger_variants(self._ver)
             # Commands and the words that sound like them compete in one grammar, on equal
             # terms: "text" beats "next" when it fits the sound better.
