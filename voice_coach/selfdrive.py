@@ -240,7 +240,9 @@ def run(script: str, cues: Sequence[Cue], total_s: float, workdir: Path,
         while not app.exited() and time.monotonic() < deadline:
             if typed_at is not None and time.monotonic() > typed_at:
                 typed_at = None
-                typed_stop = _type(app.proc, "stop")
+                # Not if it is ending already (a "stop" heard late, its closing words).
+                if not any(line["type"] == "finish" for line in read_log(log_path)):
+                    typed_stop = _type(app.proc, "stop")
             time.sleep(0.1)
     finally:
         app.end()
