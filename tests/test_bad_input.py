@@ -118,3 +118,17 @@ def test_no_sound_system_is_one_clear_line(what, args, words):
     # (Above it, stderr may say which listener it was about to use.)
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert_one_clear_line(result, errors, what, words)
+
+
+def test_a_sound_server_without_the_virtual_devices_is_one_clear_line(monkeypatch):
+    # The demo and bench live --room-echo join the microphone to the speaker; on a server
+    # (PULSE_SERVER) that has no such devices, pactl fails: one line, not a traceback.
+    from voice_coach import virtual_audio
+    from voice_coach.errors import UserError
+
+    def failing(*args: str) -> str:
+        raise subprocess.CalledProcessError(1, ["pactl", *args], stderr="Failure: No such entity\n")
+
+    monkeypatch.setattr(virtual_audio, "pactl", failing)
+    with pytest.raises(UserError, match="No such entity.*unset PULSE_SERVER"):
+        virtual_audio.RoomEcho().__enter__()

@@ -233,11 +233,18 @@ class RoomEcho:
         self._module: str | None = None
 
     def __enter__(self) -> RoomEcho:
-        remove_room_echo()  # one room: none left over from a run that was killed
         rate_control = ["adjust_time=0"] if self._steady else []
-        self._module = pactl("load-module", "module-loopback", "source=spk.monitor",
-                             "sink=micfeed", f"latency_msec={self._latency_ms}", *rate_control,
-                             "source_dont_move=true", "sink_dont_move=true")
+        try:
+            remove_room_echo()  # one room: none left over from a run that was killed
+            self._module = pactl("load-module", "module-loopback", "source=spk.monitor",
+                                 "sink=micfeed", f"latency_msec={self._latency_ms}",
+                                 *rate_control, "source_dont_move=true", "sink_dont_move=true")
+        except subprocess.CalledProcessError as err:  # a server without our virtual devices
+            from .errors import UserError
+
+            raise UserError("cannot let the virtual microphone hear the virtual speaker "
+                            f"({(err.stderr or '').strip() or 'pactl failed'}); unset "
+                            "PULSE_SERVER to use private virtual devices") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
