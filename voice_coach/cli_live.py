@@ -66,14 +66,13 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
 
 def run_demo(args: argparse.Namespace) -> int:
     from .selfdrive import Cue, run
-    from .virtual_audio import RoomEcho
 
     print(virtual_audio.ensure(), flush=True)
     cues = [Cue(at, phrase) for at, phrase in DEMO_CUES]
     print("The demo voice will say: " + ", ".join(f"{p!r} at {t:.0f}s" for t, p in DEMO_CUES))
     # The microphone hears the speaker, as in a room: the coach's voice and its music (ducked
     # under the voice) come back to it with the demo voice, and echo removal takes them out.
-    with tempfile.TemporaryDirectory(prefix="voice-coach-demo-") as tmp, RoomEcho():
+    with tempfile.TemporaryDirectory(prefix="voice-coach-demo-") as tmp, virtual_audio.RoomEcho():
         outcome = run(args.script, cues, DEMO_CUES[-1][0] + 8, Path(tmp), music_snr_db=None,
                       extra_args=["--speed", str(args.speed)], echo_stdout=True,
                       timeout_s=DEMO_CUES[-1][0] + 120, type_stop_after_s=DEMO_STOP_WAIT_S)
@@ -178,39 +177,31 @@ def run_bench_live(args: argparse.Namespace) -> int:
     cues = [Cue(10 + i * gap, phrase, BENCH_VOICES[i % len(BENCH_VOICES)])
             for i, phrase in enumerate(BENCH_PHRASES) if 10 + i * gap < total_s - 15]
     cues.append(Cue(total_s - 8, "stop"))
-    room = None
-    if args.room_echo:
-        from .virtual_audio import RoomEcho
+    with contextlib.ExitStack() as stack:
+        if args.room_echo:
+            stack.enter_context(virtual_audio.RoomEcho())
+        if args.keep:  # the session's log and every verdict, to trace a run
+            from .engines.process_engine import TRACE_ENV
 
-        room = RoomEcho()
-        room.__enter__()
-    try:
-        with contextlib.ExitStack() as stack:
-            if args.keep:  # the session's log and every verdict, to trace a run
-                from .engines.process_engine import TRACE_ENV
-
-                try:
-                    args.keep.mkdir(parents=True, exist_ok=True)
-                except OSError as err:
-                    raise UserError(f"--keep {args.keep}: {err.strerror or err}; give a folder "
-                                    "you can write to") from None
-                workdir = args.keep
-                (workdir / "verdicts.jsonl").unlink(missing_ok=True)  # this run's, not appended
-                os.environ[TRACE_ENV] = str(workdir / "verdicts.jsonl")
-            else:
-                workdir = Path(stack.enter_context(
-                    tempfile.TemporaryDirectory(prefix="voice-coach-bench-")))
-            # In a room the music reaches the microphone from the speaker, ducked under the
-            # coach as it plays: a second copy of our own track in the command track, out of
-            # step with it and never ducked, is no room's sound (the canceller can follow one
-            # path for the music and the voice, not two).
-            outcome = run("back-rub", cues, total_s, workdir,
-                          music_snr_db=None if args.room_echo else args.snr_db,
-                          extra_args=["--engine", "auto"], record=True,
-                          timeout_s=total_s + 120)
-    finally:
-        if room is not None:
-            room.__exit__(None, None, None)
+            try:
+                args.keep.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise UserError(f"--keep {args.keep}: {err.strerror or err}; give a folder "
+                                "you can write to") from None
+            workdir = args.keep
+            (workdir / "verdicts.jsonl").unlink(missing_ok=True)  # this run's, not appended
+            os.environ[TRACE_ENV] = str(workdir / "verdicts.jsonl")
+        else:
+            workdir = Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="voice-coach-bench-")))
+        # In a room the music reaches the microphone from the speaker, ducked under the
+        # coach as it plays: a second copy of our own track in the command track, out of
+        # step with it and never ducked, is no room's sound (the canceller can follow one
+        # path for the music and the voice, not two).
+        outcome = run("back-rub", cues, total_s, workdir,
+                      music_snr_db=None if args.room_echo else args.snr_db,
+                      extra_args=["--engine", "auto"], record=True,
+                      timeout_s=total_s + 120)
     spoken = [s.command for s in outcome.spoken]
     heard_lines = outcome.heard()
     heard = [h["command"] for h in heard_lines]
