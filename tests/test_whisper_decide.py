@@ -79,6 +79,18 @@ def test_stop_proposed_by_pocketsphinx_may_fall_further_short_of_whispers_spelli
                   safe=frozenset({"stop"})).command is None
 
 
+def test_a_longer_phrase_may_fall_further_short_of_whispers_spelling() -> None:
+    # A "move on" over music 10 dB (the bench's rp voice): Whisper wrote "Move forward." (-1.0)
+    # and scored "move on" 1.4 lower; nothing else came close. Heard: 1.0 per word.
+    move_on = Hearing({"move on": -2.4, "next": -15.1}, -14.7, "Move forward.", -1.0, "")
+    assert decide(move_on).command == "next"
+    # The same shortfall for a one-word command: another word, not heard.
+    assert decide(Hearing({"resume": -2.4}, -14.7, "Museum.", -1.0, "")).command is None
+    # Nor a two-word phrase 2.4 short ("Let's measure." for "less pressure" fits better).
+    assert decide(Hearing({"less pressure": -4.4}, -13.9, "Let's measure.", -2.0, "")
+                  ).command is None
+
+
 def test_confirming_weighs_the_command_it_could_be_mixed_up_with() -> None:
     # pocketsphinx accepted "lighter" (softer); the engine also asks about "louder". Whisper
     # fits "louder" clearly better and near its own "Lauder.": that is what was said.
