@@ -50,6 +50,18 @@ def test_a_command_written_down_must_stand_out_from_its_sound_alikes() -> None:
                   ).command == "next"
 
 
+def test_a_pain_word_written_down_need_only_beat_its_sound_alikes() -> None:
+    # An "ouch" over music 20 dB (the bench's en-us voice): Whisper wrote "Ouch.", a
+    # sound-alike fit 0.2 worse. Heard, as a pain word; the same margin for "next" is not.
+    ouch = Hearing({"ouch": -3.1, "it hurts": -12.9, "softer": -18.2}, -3.3, "Ouch.", -3.1,
+                   "ouch", ("ouch", "softer", "it hurts"))
+    assert decide(ouch, safe=frozenset({"softer", "stop", "pause"})).command == "softer"
+    assert decide(Hearing({"next": -3.1}, -3.3, "Next.", -3.1, "next", ("next",))
+                  ).command is None
+    # Still not one that a sound-alike fits better.
+    assert decide(Hearing({"ow": -3.1}, -2.9, "Ow.", -3.1, "ow", ("ow",))).command is None
+
+
 def test_over_the_coach_only_the_barge_in_commands_keep_the_usual_bars() -> None:
     from voice_coach.engines.pocketsphinx_engine import STRICT_COMMANDS, STRICT_OVER_COACH
 

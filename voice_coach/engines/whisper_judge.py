@@ -298,7 +298,10 @@ def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
         ok = (best == h.written and fit >= STRICT_MIN_LOGPROB
               and fit >= rival_best + STRICT_RIVAL_MARGIN)
     elif best == h.written:
-        ok = fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
+        # A pain word it wrote itself only has to beat its sound-alikes: "Ouch." 0.2 above
+        # "out" is more likely pain than not, and a false "softer" is harmless.
+        margin = 0.0 if commands.is_pain(best) else RIVAL_MARGIN
+        ok = fit >= MIN_LOGPROB and fit >= rival_best + margin
     else:
         # Only what another recogniser proposed gets the safe commands' wider margin.
         margin = FREE_MARGIN * len(best.split())
