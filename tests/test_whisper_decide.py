@@ -98,7 +98,8 @@ def test_a_longer_phrase_may_fall_further_short_of_whispers_spelling() -> None:
     assert decide(move_on).command == "next"
     # The same shortfall for a one-word command: another word, not heard.
     assert decide(Hearing({"resume": -2.4}, -14.7, "Museum.", -1.0, "")).command is None
-    # Nor a two-word phrase 2.4 short ("Let's measure." for "less pressure" fits better).
+    # A two-word phrase 2.4 short is past the bar (this one, written "Let's measure.", was a
+    # real "less pressure" over the coach: the bar's cost).
     assert decide(Hearing({"less pressure": -4.4}, -13.9, "Let's measure.", -2.0, "")
                   ).command is None
 
