@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 RATE = 48_000
 # A fixed place per user so `start` from a shell and the tests can share one server.
 BASE = Path(os.environ.get("VOICE_COACH_VAUDIO_DIR",
@@ -133,8 +135,6 @@ def ensure() -> str:
         return "using the sound server in PULSE_SERVER"
     error = start()
     if error:
-        from .errors import UserError
-
         raise UserError(f"cannot start virtual audio devices: {error}")
     remove_room_echo()
     return "using private virtual audio devices (a PulseAudio null sink and microphone)"
@@ -240,8 +240,6 @@ class RoomEcho:
                                  "sink=micfeed", f"latency_msec={self._latency_ms}",
                                  *rate_control, "source_dont_move=true", "sink_dont_move=true")
         except subprocess.CalledProcessError as err:  # a server without our virtual devices
-            from .errors import UserError
-
             raise UserError("cannot let the virtual microphone hear the virtual speaker "
                             f"({(err.stderr or '').strip() or 'pactl failed'}); unset "
                             "PULSE_SERVER to use private virtual devices") from None
