@@ -86,8 +86,15 @@ def test_stop_proposed_by_pocketsphinx_may_fall_further_short_of_whispers_spelli
     assert decide(tap, safe=frozenset({"stop", "pause", "softer"})).command == "stop"
     # The same scores for a command where a false one costs more: not heard.
     assert decide(Hearing({"resume": -3.7}, -8.0, "with you", -1.6, "")).command is None
+    # End to end on the virtual devices (test (a), music 10 dB under): a "stop" written
+    # "stuck" (3.1 above it) and a "pause" written "Pass." (3.3 above): both heard.
+    safe = frozenset({"stop", "pause", "softer"})
+    stuck = Hearing({"stop": -4.2}, -5.5, "stuck", -1.1, "")
+    assert decide(stuck, safe=safe).command == "stop"
+    passed = Hearing({"pause": -5.0, "hold on": -12.0}, -9.5, "Pass.", -1.7, "")
+    assert decide(passed, safe=safe).command == "pause"
     # Nor a "stop" that falls short by more than the margin ("Let's stay." -0.5).
-    assert decide(Hearing({"stop": -3.7}, -8.0, "Let's stay.", -0.5, ""),
+    assert decide(Hearing({"stop": -4.7}, -8.0, "Let's stay.", -0.5, ""),
                   safe=frozenset({"stop"})).command is None
 
 

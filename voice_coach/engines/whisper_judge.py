@@ -43,7 +43,10 @@ FREE_MARGIN = 1.0
 # and later -1.6 against -3.7 (that session's "stop" went unheard at a margin of 2). At 3 the
 # full bench's 156 near-miss words over music gave the same 27 false commands as at 2 (all
 # from pocketsphinx's own fast path, none through Whisper), music 10 dB recall 21 -> 22 of 30.
-SAFE_FREE_MARGIN = 3.0
+# Then 4: in six runs of the live end-to-end test its "stop" and a "pause" went unheard 3.1
+# and 3.3 short ("stuck", "Pass."); the whole bench's 1,814 second opinions, replayed at 4
+# (and at 5), name nothing new on near misses, chatter, narration or music.
+SAFE_FREE_MARGIN = 4.0
 # Confirming what pocketsphinx already accepted asks less: only that the phrase is not far from
 # what Whisper hears. Measured: music alone fits "Too hard." / "Softer." at -16 to -19; real
 # (synthetic) phrases mostly at -3 to -9, often a little below Whisper's own spelling of them
