@@ -12,7 +12,7 @@ import pytest
 from voice_coach import bench_data, commands
 from voice_coach.audio_in import chunks, to_int16
 from voice_coach.engines import whisper_judge
-from voice_coach.engines.pocketsphinx_engine import PocketsphinxEngine
+from voice_coach.engines.pocketsphinx_engine import WHISPER_NAMED, PocketsphinxEngine
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("flite") is None, reason="needs flite (apt)"),
@@ -132,7 +132,7 @@ def test_the_judge_overturns_a_sound_alike_and_only_for_the_right_command(judge)
     alone = _decode(PocketsphinxEngine(), audio)
     helped_engine = PocketsphinxEngine(judge=judge)
     helped = _decode(helped_engine, audio)
-    rescued = [v for v in helped_engine.verdicts if v.reason == "whisper"]
+    rescued = [v for v in helped_engine.verdicts if v.reason.startswith(WHISPER_NAMED)]
     assert rescued, [v.reason for v in helped_engine.verdicts if v.reason != "no utterance here"]
     assert len(helped) > len(alone)
     # In order: what was heard is the spoken list with some left out, nothing added.
@@ -173,7 +173,7 @@ def test_barge_in_commands_are_heard_over_the_coach_and_its_sentences_are_not(ju
     # Heard as the command's own words (not Whisper's "Let's tap."), so the listener lets each
     # of them interrupt the coach.
     assert all(commands.is_barge_in(d.command, d.text) for d in heard), heard
-    assert any(v.reason == "whisper" for v in engine.verdicts)
+    assert any(v.reason.startswith(WHISPER_NAMED) for v in engine.verdicts)
     engine = PocketsphinxEngine(judge=judge)
     engine.set_coach_speaking(True)
     assert _decode(engine, _over_music(list(bench_data.NARRATION[:6]), "slt")) == []
@@ -204,7 +204,7 @@ def test_over_the_coach_only_softer_by_name_skips_whispers_confirmation(judge) -
         v.reason for v in engine.verdicts if v.reason != "no utterance here"]
     for v in engine.verdicts:  # each came through Whisper: confirmed, or rescued by it
         if v.command in ("stop", "pause", "next"):
-            assert v.reason == "whisper" or v.text in confirmations, (v, confirmations)
+            assert v.reason.startswith(WHISPER_NAMED) or v.text in confirmations, (v, confirmations)
     assert "softer" not in confirmations, confirmations
 
 

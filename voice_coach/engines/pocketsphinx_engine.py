@@ -95,6 +95,9 @@ RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too s
 # (commands.carried_phrase). Over the coach these are its own sentences.
 RESCUABLE_IN_CARRIER = ("more was said than a command", "not said on its own")
 JUDGE_PAD_S = 0.3
+# The reason of a verdict whose command Whisper named (followed by what it weighed); a command
+# it confirmed keeps "ok", with what it weighed after it: traces show why each was heard.
+WHISPER_NAMED = "named by whisper"
 JUDGE_CANDIDATES = 3  # command phrases Whisper scores for one utterance, at most
 # Whisper is asked only about utterances that hold speech at all (Silero VAD, ~5 ms): in live
 # sessions bumps of music and of the echo canceller's residue reached it ~11 times in the first
@@ -419,7 +422,7 @@ class PocketsphinxEngine:
         # The phrase it matched, not its free transcription ("Let's tap." for a "stop"): the
         # listener lets a command interrupt the coach by the words it was heard as.
         return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
-                       "whisper", verdict.iso_db)
+                       f"{WHISPER_NAMED}: {opinion.detail}", verdict.iso_db)
 
     def _judge_clip(self, utt: utterance.Utterance) -> np.ndarray:
         """The utterance as Whisper hears it: with JUDGE_PAD_S of audio either side."""
@@ -456,10 +459,10 @@ class PocketsphinxEngine:
         opinion = self._ask(heard, [verdict.text, *self._mixups.get(verdict.text, ())],
                             confirming=True, suggest=same)
         if opinion.command == verdict.command:
-            return verdict
+            return replace(verdict, reason=f"ok; whisper confirmed: {opinion.detail}")
         if opinion.command is not None:  # it clearly heard another ("Go back." for "keep going")
             return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
-                           "whisper", verdict.iso_db)
+                           f"{WHISPER_NAMED}: {opinion.detail}", verdict.iso_db)
         return replace(verdict, command=None,
                        reason=f"whisper did not confirm it: {opinion.detail}")
 
@@ -561,7 +564,7 @@ class PocketsphinxEngine:
 
 
 def _confidence(verdict: Verdict) -> float:
-    if verdict.reason == "whisper":  # llr holds Whisper's log-probability of the phrase
+    if verdict.reason.startswith(WHISPER_NAMED):  # llr holds Whisper's log-probability
         return math.exp(verdict.llr)
     bar = LLR_MIN.get(verdict.command or "", LLR_DEFAULT)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, (verdict.llr - bar) / 4.0))))
