@@ -9,10 +9,11 @@ trusting its free transcription: on one word it often writes a near miss ("Let's
 "stop" that still scores higher as "Stop."). It costs ~0.4 s of two cores per clip (it encodes a
 30 s window whatever the clip's length), so it only judges what pocketsphinx rejected as a near
 miss or what it must confirm ("stop", "softer", "pause" and "next" accepted by their own name
-act without it). A 10 s window encodes ~5x faster, but Whisper was trained on 30 s: on the whole listening
-bench it wrote more word fragments and loops ("Hard" for "Harder.", "faster faster ..."), and
-recall fell .909/.874/.830 -> .881/.843/.780 (clean, music 20 and 10 dB) for an RTF of .56 ->
-.25; a 5 s window, on the quick bench, lost a quarter of the commands at music 20 dB.
+act without it). A 10 s window encodes ~5x faster, but Whisper was trained on 30 s: on the
+whole listening bench it wrote more word fragments and loops ("Hard" for "Harder.", "faster
+faster ..."), and recall fell .909/.874/.830 -> .881/.843/.780 (clean, music 20 and 10 dB)
+for an RTF of .56 -> .25; a 5 s window, on the quick bench, lost a quarter of the commands at
+music 20 dB.
 """
 
 from __future__ import annotations
