@@ -127,3 +127,16 @@ def test_two_benches_saving_the_same_test_set_at_once_both_keep_it_whole(tmp_pat
     assert [c.text for c in loaded] == ["stop"] * 20
     assert all(np.array_equal(a.samples, b.samples) for a, b in zip(loaded, clips, strict=True))
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_false_accept_is_reported_with_the_words_it_was_heard_in() -> None:
+    from voice_coach.bench_listen import assemble
+
+    tone = (np.sin(np.arange(8000) * 0.2) * 8000).astype(np.int16)
+    clips = [bench_data.Clip("near", word, "espeak-ng:en-us", tone) for word in ("paws", "sofa")]
+    stream = assemble(clips, seed=0)
+    (a1, b1, w1), (a2, b2, w2) = stream.spoken
+    assert (w1, w2) == ("paws", "sofa") and b1 < a2
+    assert stream.words_before(a1 - 0.5) == ""
+    assert stream.words_before(b1 + 0.2) == "paws"  # a detection comes just after the words
+    assert stream.words_before(b2 + 0.2) == "sofa"

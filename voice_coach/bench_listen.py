@@ -37,6 +37,11 @@ class Stream:
     coach: list[tuple[float, float]] = field(default_factory=list)
     coach_words: list[tuple[float, float, str]] = field(default_factory=list)  # what it said
     coach_timed: list[WordSpan] = field(default_factory=list)  # ... word by word
+    spoken: list[tuple[float, float, str]] = field(default_factory=list)  # every clip's words
+
+    def words_before(self, t: float) -> str:
+        """The words of the last clip that began before `t` (what a detection was heard in)."""
+        return next((text for a, _b, text in reversed(self.spoken) if a <= t), "")
 
     def coach_said(self, span: tuple[float, float, str], samples: np.ndarray) -> None:
         """The coach says the text of `span` there, with these samples."""
@@ -80,6 +85,7 @@ def assemble(clips: list[bench_data.Clip], seed: int, coach_kinds: tuple[str, ..
         parts += [gap, x]
         t += len(gap)
         span = (t / RATE, (t + len(x)) / RATE)
+        s.spoken.append((*span, c.text))
         if c.command:
             s.labels.append((*span, c.command, c.voice))
         if c.kind in coach_kinds:
@@ -312,8 +318,11 @@ def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bo
         if kind != "narration":  # the coach's own voice is reported on its own, not headline
             total += len(run.detections)
             audio_s += run.audio_s
-        log(f"{kind}: {len(run.detections)} false accepts in {run.audio_s:.0f} s "
-            + str([(d.command, d.text) for d in run.detections][:8]))
+        # The words said, with what was heard in them: a near miss that sounds exactly like a
+        # command ("paws") is told apart from one a listener could have turned down ("sofa").
+        log(f"{kind}: {len(run.detections)} false accepts in {run.audio_s:.0f} s"
+            + "".join(f"\n  {st.words_before(d.at_s)!r} heard as {d.command} ({d.text!r})"
+                      for d in run.detections))
     music_s = 60.0 if quick else 300.0
     only = Stream(np.zeros(int(music_s * RATE), np.float32))
     run = run_engine(make, mix(only, 0.0, seed=200), [])
