@@ -37,6 +37,10 @@ def test_confirming_allows_whispers_spelling_more_room_for_longer_phrases() -> N
     # One word 4.8 short of its own spelling ("letter") is another word: not confirmed.
     letter = Hearing({"lighter": -5.8}, -99.0, "letter", -0.9, "")
     assert decide(letter, confirmed="softer").command is None
+    # Nor one that a sound-alike fits 3.2 better: an awb "louder" over music that pocketsphinx
+    # took for "lighter" (live; Whisper wrote "like this.").
+    assert decide(Hearing({"lighter": -7.0}, -3.8, "like this.", -3.1, ""),
+                  confirmed="softer").command is None
     # Nor is a phrase that fits this badly, whatever Whisper wrote ("Volume that").
     assert decide(Hearing({"volume down": -11.2}, -99.0, "Volume that", -3.0, ""),
                   confirmed="quieter").command is None

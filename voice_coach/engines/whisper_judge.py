@@ -62,6 +62,11 @@ SAFE_FREE_MARGIN = 4.0
 # down") fit worse than -11.
 CONFIRM_MIN_LOGPROB = -10.0
 CONFIRM_MARGIN = 4.0  # per word
+# ... and it may fit this much worse than the best sound-alike. 4 (as the margin above) let an
+# awb "louder" through as "lighter" in two stops' live benches: a sound-alike fit 3.2 better and
+# Whisper wrote "like this.". At 3 the whole bench's recorded second opinions, replayed, decide
+# exactly as before (at 2.5 a real "quieter" is lost).
+CONFIRM_RIVAL_MARGIN = 3.0
 # The strict commands ("harder": a false one hurts): Whisper names them only when it wrote one
 # down itself, it fits at least this well and stands this far above every rival. Measured with
 # no fit bar over the full bench set (6 voices, music 20 and 10 dB): real ones fit -0.2 to
@@ -299,7 +304,7 @@ def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
     # Confirming, Whisper may also hear another command than the one it was asked about
     # ("Go back." for pocketsphinx's "keep going"): that one must clear the full bars.
     if confirmed is not None and command == confirmed:
-        ok = (fit >= CONFIRM_MIN_LOGPROB and fit >= rival_best - CONFIRM_MARGIN
+        ok = (fit >= CONFIRM_MIN_LOGPROB and fit >= rival_best - CONFIRM_RIVAL_MARGIN
               and fit >= h.free_fit - CONFIRM_MARGIN * len(best.split()))
     elif command in strict:
         ok = (best == h.written and fit >= STRICT_MIN_LOGPROB
