@@ -26,6 +26,17 @@ _ERROR = virtual_audio.start(_BASE)
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="voice-coach-test-data-")
 
 
+@pytest.fixture
+def verdict_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the recogniser writes its verdicts (VOICE_COACH_TRACE_VERDICTS, one JSON line
+    each); its process, and a session's, inherit the environment."""
+    from voice_coach.engines.process_engine import TRACE_ENV
+
+    trace = tmp_path / "verdicts.jsonl"
+    monkeypatch.setenv(TRACE_ENV, str(trace))
+    return trace
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if _ERROR is None:
         return

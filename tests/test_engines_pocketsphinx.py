@@ -126,15 +126,14 @@ def test_coach_speaking_is_judged_by_what_played_under_the_words() -> None:
     assert [(d.command, d.during_coach) for d in over] == [("stop", True)]
 
 
-def test_recogniser_process_traces_its_verdicts(tmp_path, monkeypatch) -> None:
+def test_recogniser_process_traces_its_verdicts(verdict_trace) -> None:
     """VOICE_COACH_TRACE_VERDICTS: what the live recogniser weighed, one JSON line each, with
     the stream time it was decided at; how a command missed in a session is looked into."""
     import json
 
-    from voice_coach.engines.process_engine import TRACE_ENV, ProcessEngine
+    from voice_coach.engines.process_engine import ProcessEngine
 
-    trace = tmp_path / "verdicts.jsonl"
-    monkeypatch.setenv(TRACE_ENV, str(trace))
+    trace = verdict_trace
     audio, ends = scene(["stop"], "rms")
     engine = ProcessEngine("pocketsphinx", None)
     heard: list[Detection] = []

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from voice_coach.cli_live import heard_by_time, heard_in_order, match, match_by_time
-from voice_coach.engines.process_engine import TRACE_ENV
 from voice_coach.selfdrive import Cue, Spoken, run
 from voice_coach.virtual_audio import RoomEcho
 
@@ -23,14 +22,6 @@ def commands_of(outcome) -> list[str]:
 # Verdicts on silence, on running speech and on the rest of an utterance already judged: too
 # many to print, and never how a command is heard or misheard.
 ROUTINE_VERDICTS = ("no utterance here", "running speech", "part of an utterance already judged")
-
-
-@pytest.fixture
-def verdict_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The recogniser's verdicts of a session (the app's child inherits the environment)."""
-    trace = tmp_path / "verdicts.jsonl"
-    monkeypatch.setenv(TRACE_ENV, str(trace))
-    return trace
 
 
 def show_what_was_heard(outcome, trace: Path) -> None:

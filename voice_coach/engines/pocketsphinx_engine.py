@@ -419,10 +419,7 @@ class PocketsphinxEngine:
         if opinion.command is None:
             return replace(verdict, reason=f"{verdict.reason}; whisper: {opinion.detail}, "
                                            f"vad {speech:.2f}")
-        # The phrase it matched, not its free transcription ("Let's tap." for a "stop"): the
-        # listener lets a command interrupt the coach by the words it was heard as.
-        return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
-                       f"{WHISPER_NAMED}: {opinion.detail}", verdict.iso_db)
+        return _named_by_whisper(opinion, verdict)
 
     def _judge_clip(self, utt: utterance.Utterance) -> np.ndarray:
         """The utterance as Whisper hears it: with JUDGE_PAD_S of audio either side."""
@@ -461,8 +458,7 @@ class PocketsphinxEngine:
         if opinion.command == verdict.command:
             return replace(verdict, reason=f"ok; whisper confirmed: {opinion.detail}")
         if opinion.command is not None:  # it clearly heard another ("Go back." for "keep going")
-            return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
-                           f"{WHISPER_NAMED}: {opinion.detail}", verdict.iso_db)
+            return _named_by_whisper(opinion, verdict)
         return replace(verdict, command=None,
                        reason=f"whisper did not confirm it: {opinion.detail}")
 
@@ -561,6 +557,15 @@ class PocketsphinxEngine:
         if llr < bar:
             return Verdict(None, text, llr, frames, "llr below bar", iso)
         return Verdict(parsed.command, text, llr, frames, "ok", iso)
+
+
+def _named_by_whisper(opinion: Opinion, verdict: Verdict) -> Verdict:
+    """The verdict for a command Whisper named in place of pocketsphinx's `verdict`. The phrase
+    it matched, not its free transcription ("Let's tap." for a "stop"): the listener lets a
+    command interrupt the coach by the words it was heard as. Its reason says what it weighed;
+    its llr holds Whisper's log-probability (_confidence)."""
+    return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
+                   f"{WHISPER_NAMED}: {opinion.detail}", verdict.iso_db)
 
 
 def _confidence(verdict: Verdict) -> float:
