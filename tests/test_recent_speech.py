@@ -64,6 +64,12 @@ def test_a_command_over_the_coach_is_its_own_voice_only_if_it_just_said_it():
     assert not maybe_own_voice(heard("next", "next"), said)  # barge-in by name: always yours
     assert not maybe_own_voice(heard("softer", "ouch"), "If it hurts, say ouch.")  # pain words
     assert maybe_own_voice(heard("louder", "louder"), None)  # words unknown: barge-in only
+    # A phrase the recogniser completed from one of the coach's words (bench live --room-echo).
+    assert maybe_own_voice(heard("resume", "keep going"), "Keep the room warm.")
+    assert not maybe_own_voice(heard("resume", "keep going"), "Warm the oil first.")
+    assert maybe_own_voice(heard("slower", "slow down"), "Go slow over the shoulder blades.")
+    assert not maybe_own_voice(heard("slower", "slower"), "Go slow over the shoulder blades.")
+    assert not maybe_own_voice(heard("back", "go back"), "Go on to the neck.")  # "go": a filler
 
 
 # "Glide up the lower back, then move on." as a synthesiser might time it (s from its start).

@@ -147,6 +147,15 @@ def mentions(text: str, command: str) -> bool:
     return any(holds(text, p) for p in phrases)
 
 
+def leads_with_word_of(phrase: str, text: str) -> bool:
+    """Is `phrase` two words or more whose first word past the FILLERS is a word of `text`?
+    ("keep going" and "Keep the room warm.") A recogniser bound to command phrases that hears
+    one word of the coach's echo completes it into a phrase of ours."""
+    words = normalize(phrase)
+    lead = next((w for w in words if w not in FILLERS), None)
+    return len(words) > 1 and lead is not None and lead in normalize(text)
+
+
 def holds(text: str, phrase: str) -> bool:
     """Does `text` hold `phrase` as whole words ("Stop if they tense." holds "stop")?"""
     said = " ".join(normalize(phrase))

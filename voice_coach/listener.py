@@ -268,8 +268,10 @@ def maybe_own_voice(detection: Detection, coach_words: str | None,
     just finished (`finished_words`) held that very word ("...say next."): its echo is heard a
     moment after the coach said it, while a person says "next" in the middle of that sentence.
     Any other command is taken for the coach's voice when its recent words (`coach_words`,
-    finished or still playing; None: not known) hold a phrase of that command; else it is the
-    person at the table (the engine holds it to stricter bars over the coach). Where it is known
+    finished or still playing; None: not known) hold a phrase of that command, or the first word
+    of the phrase heard (the coach's "Keep the room warm." came back as "keep going" in bench
+    live --room-echo, early on, while the canceller was still learning); else it is the person
+    at the table (the engine holds it to stricter bars over the coach). Where it is known
     when each word played, both are the words played close to the command's own (the listener
     passes RecentSpeech.near for both): a "back" said 3 s after the coach's "lower back" is the
     person's, and so is a "next" said while "...say next." is still to come."""
@@ -278,4 +280,5 @@ def maybe_own_voice(detection: Detection, coach_words: str | None,
         return False
     if commands.is_barge_in(detection.command, said):
         return finished_words is not None and commands.holds(finished_words, said)
-    return coach_words is None or commands.mentions(coach_words, detection.command)
+    return (coach_words is None or commands.mentions(coach_words, detection.command)
+            or commands.leads_with_word_of(said, coach_words))
