@@ -35,6 +35,13 @@ from .base import SAMPLE_RATE
 # it wrote "Let's tap." for a "stop" that scores higher as "Stop.").
 MIN_LOGPROB = -6.0
 RIVAL_MARGIN = 1.0
+# ... more for a phrase whose sound-alikes are everyday words Whisper tiny writes as it: said
+# alone, "neck", "nest" and "text" come out "Next." (11 of the full bench's 31 false accepts,
+# fitting 1.3-5.1 above their own spelling; 4 more in a look at 120 near-miss words). A real
+# "next" that Whisper named stood 5.2 and more above every sound-alike (18 on the whole bench,
+# music 0-20 dB and over the coach; live 6.7 and 8.2). Replayed on the bench's recorded second
+# opinions, 4 turns down 7 of those 11 and no real command.
+PHRASE_RIVAL_MARGIN = {"next": 4.0}
 # Per word of the phrase, as CONFIRM_MARGIN: its own spelling of a longer phrase strays
 # further ("Move forward." for "move on", "Lots to step." for "last step", "Have long" for "how
 # long"; each 1.4-1.9 short). Measured on the whole bench (replaying its 1,814 second opinions):
@@ -291,6 +298,11 @@ def _fit(h: Hearing, phrase: str) -> float:
     return max(h.scores[phrase], h.free_fit) if phrase == h.written else h.scores[phrase]
 
 
+def _rival_margin(phrase: str) -> float:
+    """How far `phrase` must fit above every sound-alike to be named."""
+    return PHRASE_RIVAL_MARGIN.get(phrase, RIVAL_MARGIN)
+
+
 def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
             strict: frozenset[str]) -> Opinion:
     """Is `best` (a candidate phrase) heard, by the bars for its command?"""
@@ -313,13 +325,13 @@ def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
         # A pain word it wrote itself only has to beat its sound-alikes: an "Ouch." written
         # 0.2 above the best of them is more likely pain than not, and a false "softer" is
         # harmless (on the bench, three said 0.2-0.7 above were turned down).
-        margin = 0.0 if commands.is_pain(best) else RIVAL_MARGIN
+        margin = 0.0 if commands.is_pain(best) else _rival_margin(best)
         ok = fit >= MIN_LOGPROB and fit >= rival_best + margin
     else:
         # Only what another recogniser proposed gets the safe commands' wider margin.
         margin = FREE_MARGIN * len(best.split())
         if command in safe and best not in h.added:
             margin = max(margin, SAFE_FREE_MARGIN)
-        ok = (fit >= MIN_LOGPROB and fit >= rival_best + RIVAL_MARGIN
+        ok = (fit >= MIN_LOGPROB and fit >= rival_best + _rival_margin(best)
               and fit >= h.free_fit - margin)
     return Opinion(command if ok else None, h.free, fit, detail, best)
