@@ -280,6 +280,33 @@ def test_over_the_coach_whisper_holds_all_but_the_barge_in_commands_strictly(jud
                 assert strict == {"harder"}
 
 
+def test_over_the_coach_a_sound_alike_of_any_command_is_put_to_whisper(judge) -> None:
+    """Over the coach, Whisper is asked about the one-word barge-in commands in any utterance
+    pocketsphinx turned down, and about another command only where a sound-alike of its own
+    word fitted better (an rms "louder" with the coach's sentence 20 dB under it): at the
+    strict bars."""
+    asked: list[tuple[list[str], frozenset[str]]] = []
+
+    class Recording(whisper_judge.WhisperJudge):
+        def __init__(self) -> None:  # share the loaded model
+            self.__dict__.update(judge.__dict__)
+
+        def judge(self, audio, candidates, rivals=(), confirming=False, **kw):
+            asked.append((list(candidates), kw["strict"]))
+            return super().judge(audio, candidates, rivals, confirming, **kw)
+
+    coach = bench_data.speak(bench_data.NARRATION[3], "rms").astype(np.float32)
+    coach *= 0.01 / np.sqrt(np.mean(coach ** 2))
+    audio = _over_music(["louder"], "rms").astype(np.float32) / 32768
+    audio[:len(coach)] += coach[:len(audio)]
+    engine = PocketsphinxEngine(judge=Recording())
+    engine.set_coach_speaking(True)
+    _decode(engine, to_int16(audio))
+    sounded = [v for v in engine.verdicts if v.reason.startswith("a word that sounds like")]
+    assert sounded, [v.reason for v in engine.verdicts]
+    assert any("louder" in candidates and "louder" in strict for candidates, strict in asked)
+
+
 def test_speech_probability_tells_commands_from_music(judge) -> None:
     from voice_coach.engines.pocketsphinx_engine import MIN_SPEECH_PROB
 

@@ -88,7 +88,8 @@ RING_S = 6.0
 ACTED_KEPT = 8  # commands remembered for CONTRARY ones answered late
 # Rejections that Whisper may overturn (Verdict.reason prefixes), and how much audio around the
 # utterance it hears.
-RESCUABLE = ("a word that sounds like", "grammar heard", "llr below bar", "too short",
+SOUND_ALIKE = "a word that sounds like"
+RESCUABLE = (SOUND_ALIKE, "grammar heard", "llr below bar", "too short",
              "no word segments")
 # ... and, while the coach is silent, a command said with more around it ("a little softer,
 # please", "okay, next"): Whisper names it only if all else it wrote is filler words
@@ -407,6 +408,12 @@ class PocketsphinxEngine:
             # the verifier and confirmed.
             candidates = [c for c in candidates if " " not in c and commands.is_barge_in(
                 commands.command_for_phrase(c) or "", c)]
+            # ... and a command whose own word a sound-alike fitted better ("bag" for "back"):
+            # its one-word phrases, which Whisper must then write down itself.
+            command = commands.command_for_phrase(_sounded_like(verdict) or "")
+            if command in STRICT_OVER_COACH:
+                candidates += [p for p in commands.BY_NAME[command].phrases
+                               if " " not in p and p not in candidates]
         candidates = candidates[:JUDGE_CANDIDATES]
         if not candidates:
             return verdict
@@ -517,8 +524,7 @@ class PocketsphinxEngine:
             text, segs = self._decode("cmds_only", audio)
             heard_out = SAFE_COMMANDS if self._judge is None else SAFE_OVER_DECOY_WITH_JUDGE
             if commands.command_for_phrase(text) not in heard_out:
-                return Verdict(None, sound_alike, 0.0, 0,
-                               f"a word that sounds like {text!r}")
+                return Verdict(None, sound_alike, 0.0, 0, f"{SOUND_ALIKE} {text!r}")
             bar_raise = SAFE_OVER_DECOY
         parsed = commands.parse(text) if text else None
         if parsed is None:
@@ -557,6 +563,13 @@ class PocketsphinxEngine:
         if llr < bar:
             return Verdict(None, text, llr, frames, "llr below bar", iso)
         return Verdict(parsed.command, text, llr, frames, "ok", iso)
+
+
+def _sounded_like(verdict: Verdict) -> str | None:
+    """The command phrase a sound-alike fitted better than (its verdict's reason), if any."""
+    if not verdict.reason.startswith(SOUND_ALIKE):
+        return None
+    return verdict.reason[len(SOUND_ALIKE):].split(";")[0].strip(" '\"") or None
 
 
 def _named_by_whisper(opinion: Opinion, verdict: Verdict) -> Verdict:
