@@ -41,6 +41,14 @@ def test_confirming_allows_whispers_spelling_more_room_for_longer_phrases() -> N
     # took for "lighter" (live; Whisper wrote "like this.").
     assert decide(Hearing({"lighter": -7.0}, -3.8, "like this.", -3.1, ""),
                   confirmed="softer").command is None
+    # Nor a "lighter" fitting as badly as the live "quieter" confirmed as it (-8.9; Whisper
+    # wrote "Fly it, sir."), which would pass for another phrase; a real one is confirmed.
+    quieter = Hearing({"lighter": -8.9}, -9.9, "Fly it, sir.", -6.8, "")
+    assert decide(quieter, confirmed="softer").command is None
+    assert decide(Hearing({"gentler": -8.9}, -9.9, "Fly it, sir.", -6.8, ""),
+                  confirmed="softer").command == "softer"
+    assert decide(Hearing({"lighter": -4.6}, -5.9, "Lido", -3.2, ""),
+                  confirmed="softer").command == "softer"
     # Nor is a phrase that fits this badly, whatever Whisper wrote ("Volume that").
     assert decide(Hearing({"volume down": -11.2}, -99.0, "Volume that", -3.0, ""),
                   confirmed="quieter").command is None
