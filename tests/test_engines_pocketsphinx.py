@@ -275,3 +275,11 @@ def test_the_decoders_know_every_pronunciation_of_the_words_listened_for(tmp_pat
         assert ({v: small.lookup_word(v) for v in ps_model.pronunciations(small, word)}
                 == {v: full.lookup_word(v) for v in ps_model.pronunciations(full, word)}), word
     assert small.lookup_word("banana") is None  # and no more than those
+
+
+def test_commands_that_sound_alike_are_weighed_against_each_other_both_ways() -> None:
+    """A "quieter" taken for "lighter" (live) is confirmed against "quieter" too, though
+    "quieter" is more than half of "lighter"'s phones away from it."""
+    mixups = PocketsphinxEngine()._mixups
+    assert "quieter" in mixups["lighter"] and "lighter" in mixups["quieter"]
+    assert all(phrase in mixups[other] for phrase, others in mixups.items() for other in others)

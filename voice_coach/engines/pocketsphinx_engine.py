@@ -176,7 +176,7 @@ class PocketsphinxEngine:
             # terms: "text" beats "next" when it fits the sound better.
             self._decoys = set(ps_model.decoys_for_commands(self._ver, phrases))
             self._rivals = {p: ps_model.similar_decoys(self._ver, p) for p in phrases}
-            self._mixups = {p: ps_model.similar_commands(self._ver, p) for p in phrases}
+            self._mixups = ps_model.command_mixups(self._ver, phrases)
             # What Whisper may put forward by itself: not the strict commands.
             self._suggestable = [p for p in phrases
                                  if commands.command_for_phrase(p) not in STRICT_COMMANDS]

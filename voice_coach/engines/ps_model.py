@@ -156,6 +156,18 @@ def similar_commands(decoder: Any, phrase: str) -> list[str]:
             and _phone_distance(decoder, variants, other) <= limit]
 
 
+def command_mixups(decoder: Any, phrases: list[str]) -> dict[str, list[str]]:
+    """similar_commands of each phrase, both ways: "half its phones" is more of a longer
+    phrase, so "quieter" finds "lighter" while "lighter" would not find "quieter", yet
+    pocketsphinx took a "quieter" for "lighter" live."""
+    table = {p: similar_commands(decoder, p) for p in phrases}
+    for phrase, others in list(table.items()):
+        for other in others:
+            if phrase not in table.setdefault(other, []):
+                table[other].append(phrase)
+    return table
+
+
 def _phone_distance(decoder: Any, variants: list[list[str]], other: str) -> int:
     """The fewest phone edits from any of `variants` (phone strings) to any way `other` is
     pronounced."""
