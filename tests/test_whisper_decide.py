@@ -102,6 +102,11 @@ def test_over_the_coach_only_the_barge_in_commands_keep_the_usual_bars() -> None
 
 
 def test_stop_proposed_by_pocketsphinx_may_fall_further_short_of_whispers_spelling() -> None:
+    # A "stopwatch" (awb, music 10 dB): Whisper wrote the command inside more words.
+    watch = Hearing({"stop": -4.1}, -9.2, "Stop walking.", -2.6, "")
+    assert decide(watch, safe=frozenset({"stop"})).command is None
+    assert decide(Hearing({"stop": -4.1}, -9.2, "Stop, please.", -2.6, ""),
+                  safe=frozenset({"stop"})).command == "stop"
     # A live "stop" over music: Whisper wrote "Let's tap." (-1.6) and scored "stop" -3.7.
     tap = Hearing({"stop": -3.7}, -8.0, "Let's tap.", -1.6, "")
     assert decide(tap, safe=frozenset({"stop", "pause", "softer"})).command == "stop"

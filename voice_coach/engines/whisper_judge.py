@@ -303,6 +303,17 @@ def _fit(h: Hearing, phrase: str) -> float:
     return max(h.scores[phrase], h.free_fit) if phrase == h.written else h.scores[phrase]
 
 
+def _wrote_inside_more(free: str, phrase: str) -> bool:
+    """Did Whisper write the one-word `phrase` with more than filler words around it? Then
+    more was said than the command ("Stop walking.", "Stop, watch." for a "stopwatch": 2 of
+    the whole bench's false accepts; replayed, no real command was written so), and, as for
+    any text (commands.FILLERS), a command inside a sentence is none. Not for longer phrases:
+    Whisper garbles what is around them more ("Low-less pressure." for an awb "less
+    pressure")."""
+    return (" " not in phrase and commands.holds(free, phrase)
+            and commands.carried_phrase(free) != phrase)
+
+
 def _rival_margin(phrase: str) -> float:
     """How far `phrase` must fit above every sound-alike to be named."""
     return PHRASE_RIVAL_MARGIN.get(phrase, RIVAL_MARGIN)
@@ -339,5 +350,5 @@ def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
         if command in safe and best not in h.added:
             margin = max(margin, SAFE_FREE_MARGIN)
         ok = (fit >= MIN_LOGPROB and fit >= rival_best + _rival_margin(best)
-              and fit >= h.free_fit - margin)
+              and fit >= h.free_fit - margin and not _wrote_inside_more(h.free, best))
     return Opinion(command if ok else None, h.free, fit, detail, best)
