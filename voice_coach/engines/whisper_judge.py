@@ -37,7 +37,7 @@ MIN_LOGPROB = -6.0
 RIVAL_MARGIN = 1.0
 # ... more for a phrase whose sound-alikes are everyday words Whisper tiny writes as it: said
 # alone, "neck", "nest" and "text" come out "Next." (11 of the full bench's 31 false accepts,
-# fitting 1.3-5.1 above their own spelling; 4 more in a look at 120 near-miss words). A real
+# "next" fitting 1.3-5.1 above the best of them; 4 more in a look at 120 near-miss words). A real
 # "next" that Whisper named stood 5.2 and more above every sound-alike (18 on the whole bench,
 # music 0-20 dB and over the coach; live 6.7 and 8.2). Replayed on the bench's recorded second
 # opinions, 4 turns down 7 of those 11 and no real command.
