@@ -145,6 +145,7 @@ class Verdict:
     frames: int
     reason: str  # "ok" or why it was rejected
     iso_db: float = 0.0
+    sounds_like: str | None = None  # the command phrase a sound-alike fitted better than
 
 
 class PocketsphinxEngine:
@@ -410,7 +411,7 @@ class PocketsphinxEngine:
                 commands.command_for_phrase(c) or "", c)]
             # ... and a command whose own word a sound-alike fitted better ("bag" for "back"):
             # its one-word phrases, which Whisper must then write down itself.
-            command = commands.command_for_phrase(_sounded_like(verdict) or "")
+            command = commands.command_for_phrase(verdict.sounds_like or "")
             if command in STRICT_OVER_COACH:
                 candidates += [p for p in commands.BY_NAME[command].phrases
                                if " " not in p and p not in candidates]
@@ -524,7 +525,8 @@ class PocketsphinxEngine:
             text, segs = self._decode("cmds_only", audio)
             heard_out = SAFE_COMMANDS if self._judge is None else SAFE_OVER_DECOY_WITH_JUDGE
             if commands.command_for_phrase(text) not in heard_out:
-                return Verdict(None, sound_alike, 0.0, 0, f"{SOUND_ALIKE} {text!r}")
+                return Verdict(None, sound_alike, 0.0, 0, f"{SOUND_ALIKE} {text!r}",
+                               sounds_like=text or None)
             bar_raise = SAFE_OVER_DECOY
         parsed = commands.parse(text) if text else None
         if parsed is None:
@@ -563,13 +565,6 @@ class PocketsphinxEngine:
         if llr < bar:
             return Verdict(None, text, llr, frames, "llr below bar", iso)
         return Verdict(parsed.command, text, llr, frames, "ok", iso)
-
-
-def _sounded_like(verdict: Verdict) -> str | None:
-    """The command phrase a sound-alike fitted better than (its verdict's reason), if any."""
-    if not verdict.reason.startswith(SOUND_ALIKE):
-        return None
-    return verdict.reason[len(SOUND_ALIKE):].split(";")[0].strip(" '\"") or None
 
 
 def _named_by_whisper(opinion: Opinion, verdict: Verdict) -> Verdict:
