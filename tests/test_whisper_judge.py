@@ -438,3 +438,41 @@ def test_a_command_answered_after_a_later_contrary_one_was_given_is_dropped(judg
     assert heard == ["softer"]
     assert any(v.reason == "'softer', said after it, was acted on first" for v in engine.verdicts)
     assert _decode(PocketsphinxEngine(judge=judge), audio) == ["harder", "softer"]
+
+
+class _CountingAligner:
+    """Whisper's CTranslate2 model, counting the phrases it fits."""
+
+    def __init__(self, model) -> None:
+        self._model, self.fits = model, 0
+
+    def align(self, *args, **kwargs):
+        self.fits += 1
+        return self._model.align(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+
+def test_phrases_too_unlikely_to_decide_anything_are_not_fitted(judge, monkeypatch) -> None:
+    # Each fit costs as much as a twelfth of the encoding: the phrases whose first token alone
+    # rules out a fit that could change a decision are skipped, and every opinion stays the same.
+    counting = _CountingAligner(judge._model.model)
+    monkeypatch.setattr(judge._model, "model", counting)
+    phrases = [p for p in commands.phrases() if " " not in p]
+    rivals = ["stock", "top", "nest", "text", "neck", "bag", "pack", "pose", "soft", "letter"]
+    fits = {}
+    for skip in (True, False):
+        monkeypatch.setattr(judge, "skip_hopeless", skip)
+        counting.fits, opinions = 0, []
+        for said, voice, snr in (("stop", "awb", 10), ("back", "slt", 10), ("text", "awb", None),
+                                 ("lighter", "rms", 0), ("harbor", "slt", 10)):
+            audio = spoken(said, voice, music_snr_db=snr)
+            for confirming in (False, True):
+                opinion = judge.judge(audio, ["stop", "back", "next", "lighter"], rivals,
+                                      confirming=confirming, safe=SAFE, suggest=phrases)
+                fit = opinion.logprob  # where it decides anything, the same fit
+                opinions.append((opinion.command, round(fit, 1) if fit >= -10 else "low"))
+        fits[skip] = (counting.fits, opinions)
+    assert fits[True][1] == fits[False][1]
+    assert fits[True][0] < 0.7 * fits[False][0], fits
