@@ -480,7 +480,8 @@ def test_phrases_too_unlikely_to_decide_anything_are_not_fitted(judge, monkeypat
                 opinion = judge.judge(audio, ["stop", "back", "next", "lighter"], rivals,
                                       confirming=confirming, safe=SAFE, suggest=phrases)
                 fit = opinion.logprob  # where it decides anything, the same fit
-                opinions.append((opinion.command, round(fit, 1) if fit >= -10 else "low"))
+                deciding = fit >= whisper_judge.UNDECIDING_FIT
+                opinions.append((opinion.command, round(fit, 1) if deciding else "low"))
         fits[skip] = (counting.fits, opinions)
     assert fits[True][1] == fits[False][1]
     assert fits[True][0] < 0.7 * fits[False][0], fits
