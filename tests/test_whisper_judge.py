@@ -133,7 +133,7 @@ def test_the_judge_overturns_a_sound_alike_and_only_for_the_right_command(judge)
     helped_engine = PocketsphinxEngine(judge=judge)
     helped = _decode(helped_engine, audio)
     rescued = [v for v in helped_engine.verdicts if v.reason.startswith(WHISPER_NAMED)]
-    assert rescued, [v.reason for v in helped_engine.verdicts if v.reason != "no utterance here"]
+    assert rescued, _weighed(helped_engine)
     assert len(helped) > len(alone)
     # In order: what was heard is the spoken list with some left out, nothing added.
     it = iter(phrases)
@@ -151,6 +151,12 @@ def test_confirming_an_accepted_phrase_asks_for_plausibility_not_proof(judge) ->
     music = to_int16(bench_data.music(2.0)[:32_000] * 0.1)
     for phrase in ("too hard", "what was that", "that hurts"):
         assert judge.judge(music, [phrase], [], confirming=True).command is None, phrase
+
+
+def _weighed(engine: PocketsphinxEngine) -> list[tuple[str, str]]:
+    """What the engine weighed (for a failing assertion): its verdicts but the silent spans."""
+    return [(v.text, v.reason) for v in engine.verdicts
+            if not v.reason.startswith("no utterance here")]
 
 
 def _all_but_one_in_order(heard: list[str], said: list[str]) -> bool:
@@ -174,10 +180,10 @@ def test_barge_in_commands_are_heard_over_the_coach_and_its_sentences_are_not(ju
     the coach's sentences ("say next", "stop at the edge")."""
     engine = PocketsphinxEngine(judge=judge)
     engine.set_coach_speaking(True)
-    audio = _over_music(["stop", "pause", "next", "stop"], "slt")
+    said = ["stop", "pause", "next", "stop"]
+    audio = _over_music(said, "slt")
     heard = [d for c in chunks(audio) for d in engine.feed(c)] + engine.flush()
-    assert _all_but_one_in_order([d.command for d in heard], ["stop", "pause", "next", "stop"]), [
-        v.reason for v in engine.verdicts if v.reason != "no utterance here"]
+    assert _all_but_one_in_order([d.command for d in heard], said), _weighed(engine)
     # Heard as the command's own words (not Whisper's "Let's tap."), so the listener lets each
     # of them interrupt the coach.
     assert all(commands.is_barge_in(d.command, d.text) for d in heard), heard
@@ -194,8 +200,7 @@ def test_only_stop_pause_softer_and_next_by_name_skip_whispers_confirmation(judg
     confirmations: list[str] = []
     engine = PocketsphinxEngine(judge=_confirmations_noted(judge, confirmations))
     heard = _decode(engine, _over_music(["stop", "slower", "softer", "next"], "slt"))
-    assert heard == ["stop", "slower", "softer", "next"], [
-        v.reason for v in engine.verdicts if v.reason != "no utterance here"]
+    assert heard == ["stop", "slower", "softer", "next"], _weighed(engine)
     assert not {"stop", "softer", "next"} & set(confirmations), confirmations
     assert "slower" in confirmations, confirmations
 
@@ -208,8 +213,7 @@ def test_over_the_coach_only_softer_by_name_skips_whispers_confirmation(judge) -
     engine = PocketsphinxEngine(judge=_confirmations_noted(judge, confirmations))
     engine.set_coach_speaking(True)
     heard = _decode(engine, _over_music(["stop", "pause", "softer", "next"], "slt"))
-    assert _all_but_one_in_order(heard, ["stop", "pause", "softer", "next"]), [
-        v.reason for v in engine.verdicts if v.reason != "no utterance here"]
+    assert _all_but_one_in_order(heard, ["stop", "pause", "softer", "next"]), _weighed(engine)
     for v in engine.verdicts:  # each came through Whisper: confirmed, or rescued by it
         if v.command in ("stop", "pause", "next"):
             assert v.reason.startswith(WHISPER_NAMED) or v.text in confirmations, (v, confirmations)
@@ -363,8 +367,7 @@ def test_a_command_wrapped_in_filler_words_is_heard_and_a_sentence_is_not(judge)
     said = ["a little softer please", "repeat that", "my back is really tight", "louder please"]
     audio = _over_music(said, "rms", snr_db=20.0)
     engine = PocketsphinxEngine(judge=judge)
-    assert _decode(engine, audio) == ["softer", "repeat", "louder"], [
-        (v.text, v.reason) for v in engine.verdicts if v.reason != "no utterance here"]
+    assert _decode(engine, audio) == ["softer", "repeat", "louder"], _weighed(engine)
     engine = PocketsphinxEngine(judge=judge)
     engine.set_coach_speaking(True)
     assert _decode(engine, audio) == []
@@ -485,3 +488,4 @@ def test_phrases_too_unlikely_to_decide_anything_are_not_fitted(judge, monkeypat
         fits[skip] = (counting.fits, opinions)
     assert fits[True][1] == fits[False][1]
     assert fits[True][0] < 0.7 * fits[False][0], fits
+

@@ -128,6 +128,12 @@ class _Candidate:
     end: int
 
 
+def _span(candidate: _Candidate) -> str:
+    """Where the spotter put a proposal, for the verdict trace: a command missed live is
+    traced to the words spotted then."""
+    return f"spotted {candidate.start / SAMPLE_RATE:.2f}-{candidate.end / SAMPLE_RATE:.2f} s"
+
+
 @dataclass(frozen=True)
 class _Heard:
     """An utterance being judged, with what the second opinion needs of it."""
@@ -304,13 +310,15 @@ class PocketsphinxEngine:
             utt = self._utterance(first)
             if utt is None:  # nothing rises out of the background there: music, a breath
                 self._pending.remove(first)
-                self.verdicts.append(Verdict(None, "", 0.0, 0, "no utterance here"))
+                self.verdicts.append(Verdict(None, first.phrase, 0.0, 0,
+                                             f"no utterance here ({_span(first)})"))
                 continue
             if utt.end - utt.start > MAX_UTTERANCE_S * SAMPLE_RATE:
                 # Running speech (or a bed that never dips): not a command. Only this proposal
                 # goes; a command said right after it is found as its own utterance.
                 self._pending.remove(first)
-                self.verdicts.append(Verdict(None, "", 0.0, 0, "running speech"))
+                self.verdicts.append(Verdict(None, first.phrase, 0.0, 0,
+                                             f"running speech ({_span(first)})"))
                 continue
             if not (final or utt.ended):
                 break  # wait for the utterance to end: one utterance gets one verdict
