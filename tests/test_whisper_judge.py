@@ -11,6 +11,7 @@ import pytest
 
 from voice_coach import bench_data, commands
 from voice_coach.audio_in import chunks, to_int16
+from voice_coach.bench_opinions import OpinionLog, replay
 from voice_coach.engines import whisper_judge
 from voice_coach.engines.pocketsphinx_engine import WHISPER_NAMED, PocketsphinxEngine
 
@@ -489,3 +490,34 @@ def test_phrases_too_unlikely_to_decide_anything_are_not_fitted(judge, monkeypat
     assert fits[True][1] == fits[False][1]
     assert fits[True][0] < 0.7 * fits[False][0], fits
 
+
+def test_the_bench_records_whispers_decisions_and_replays_them(judge, tmp_path,
+                                                               monkeypatch) -> None:
+    """`bench listen --opinions FILE` records each of Whisper's decisions with its scores and
+    what was said there; `bench replay FILE` decides them again: the same under the same bars,
+    and under stricter ones it names each command that would be lost, with the words said."""
+    said = ["louder", "slower", "repeat"]  # each one confirmed by Whisper
+    gap = np.zeros(24_000, np.int16)
+    parts, spans, t = [gap], [], len(gap) / 16_000
+    for phrase in said:
+        x = spoken(phrase, "slt")
+        parts += [x, gap]
+        spans.append((t, t + len(x) / 16_000, phrase))
+        t += (len(x) + len(gap)) / 16_000
+    audio = np.concatenate(parts)
+    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-20 / 20)
+    log = OpinionLog(tmp_path / "opinions.jsonl")
+    engine = log.recording(lambda: PocketsphinxEngine(judge=judge))()
+    try:
+        heard = _decode(engine, to_int16(audio.astype(np.float32) / 32768 + bed))
+    finally:
+        judge.on_judged = None
+    log.said("three commands", spans, [(a, b, p, "slt") for a, b, p in spans])
+    log.save()
+    assert heard == said, _weighed(engine)
+    assert list(replay(log.path)) == [f"decisions {len(said)}"]
+    monkeypatch.setattr(whisper_judge, "CONFIRM_MIN_LOGPROB", 0.0)
+    lines = list(replay(log.path))
+    assert lines[-1] == f"decisions {len(said)}, lost {len(said)}", lines
+    for phrase, line in zip(said, lines, strict=False):
+        assert f"said {phrase!r}: {phrase} -> None" in line, lines

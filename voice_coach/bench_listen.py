@@ -16,6 +16,7 @@ import numpy as np
 
 from . import bench_data, commands
 from .audio_in import RATE, chunks, to_int16
+from .bench_opinions import OpinionLog
 from .engines.base import Detection, Engine
 from .listener import maybe_own_voice
 from .recent_speech import KEEP_S, WordSpan, word_spans, words_near
@@ -164,13 +165,22 @@ def score(run: Run, labels: list[tuple[float, float, str, str]], sc: Score) -> N
     sc.extra += len(run.detections) - len(used)
 
 
+def _noted(opinions: OpinionLog | None, name: str, st: Stream) -> None:
+    """Tell the opinion log what the stream just heard held."""
+    if opinions is not None:
+        opinions.said(name, st.spoken, st.labels)
+
+
 def pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(xs, q)), 3) if xs else None
 
 
 def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool,
-          data: Path | None, log: Callable[[str], None]) -> dict:
+          data: Path | None, log: Callable[[str], None], opinions: OpinionLog | None = None
+          ) -> dict:
     t0 = time.time()
+    if opinions is not None:
+        make = opinions.recording(make)
     cpu = audio_s = 0.0
     result: dict = {"bench": "listen", "engine": engine_name, "quick": quick}
     if data is not None:
@@ -181,6 +191,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
         sc, fa_s, fa = Score(), 0.0, 0
         for name, st in streams:
             run = run_engine(make, to_int16(st.audio), st.coach)
+            _noted(opinions, name, st)
             cpu, audio_s = cpu + run.cpu_s, audio_s + run.audio_s
             before = sc.extra
             score(run, st.labels, sc)
@@ -208,6 +219,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
             for k, (_voice, clips) in enumerate(sorted(by_voice.items())):
                 st = assemble(clips, seed=k)
                 run = run_engine(make, mix(st, snr, seed=k), [])
+                _noted(opinions, cond, st)
                 cpu, audio_s = cpu + run.cpu_s, audio_s + run.audio_s
                 score(run, st.labels, sc)
             recall[cond] = round(sc.hits / max(sc.total, 1), 3)
@@ -218,9 +230,9 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 per_voice.setdefault(v, {})[cond] = round(h / n, 2)
             log(f"{cond}: recall {recall[cond]} ({sc.hits}/{sc.total}), wrong {sc.wrong}, "
                 f"extra {sc.extra}")
-        over, barge_s, barge_cpu = _over_coach(make, ts, log)
+        over, barge_s, barge_cpu = _over_coach(make, ts, log, opinions)
         cpu, audio_s = cpu + barge_cpu, audio_s + barge_s
-        fa, (free_s, free_cpu), fa_by = _false_accepts(make, ts, quick, log)
+        fa, (free_s, free_cpu), fa_by = _false_accepts(make, ts, quick, log, opinions)
         cpu += free_cpu
         audio_s += free_s + fa_by["narration"]["audio_s"]
         held = [v for v in per_voice if tuple(v.split(":", 1)) in bench_data.HELD_OUT]
@@ -248,8 +260,8 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
     return result
 
 
-def _over_coach(make: Callable[[], Engine], ts: bench_data.TestSet,
-                log: Callable[[str], None]) -> tuple[dict[str, float], float, float]:
+def _over_coach(make: Callable[[], Engine], ts: bench_data.TestSet, log: Callable[[str], None],
+                opinions: OpinionLog | None) -> tuple[dict[str, float], float, float]:
     """({"barge_in": recall, "any": recall}, audio s, CPU s) of commands said while the coach
     talks: music 10 dB under them, the engine told the coach is speaking throughout, and the
     coach's narration running under them BARGE_IN_RESIDUAL_DB down (what echo removal leaves
@@ -261,6 +273,7 @@ def _over_coach(make: Callable[[], Engine], ts: bench_data.TestSet,
     st.audio = st.audio + _narration_under(st, ts) * np.float32(
         10 ** (-BARGE_IN_RESIDUAL_DB / 20))
     run = run_engine(make, mix(st, 10.0, seed=300), [(0.0, len(st.audio) / RATE)])
+    _noted(opinions, "over the coach", st)
     run.detections = st.acted_on(run.detections)
     recall = {}
     for name, barge_in in (("barge_in", True), ("any", False)):
@@ -291,7 +304,8 @@ def _narration_under(st: Stream, ts: bench_data.TestSet) -> np.ndarray:
 
 
 def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bool,
-                   log: Callable[[str], None]) -> tuple[int, tuple[float, float], dict]:
+                   log: Callable[[str], None], opinions: OpinionLog | None
+                   ) -> tuple[int, tuple[float, float], dict]:
     """Command-free audio: near misses and chatter from the receiver, real read speech, and music
     alone, all over music at 10 dB (the headline rate); plus the coach's narration, which holds
     command words, with the engine told the coach is speaking, counted as the listener acts on
@@ -309,6 +323,7 @@ def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bo
     for k, (kind, (clips, coach_kinds)) in enumerate(groups.items()):
         st = assemble(clips, seed=100 + k, coach_kinds=coach_kinds)
         run = run_engine(make, mix(st, 10.0, seed=100 + k), st.coach)
+        _noted(opinions, kind, st)
         cpu += run.cpu_s
         if kind == "narration":  # what the listener acts on: not what the coach just said
             log(f"narration: the engine heard {[(d.command, d.text) for d in run.detections]}")
@@ -326,6 +341,7 @@ def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bo
     music_s = 60.0 if quick else 300.0
     only = Stream(np.zeros(int(music_s * RATE), np.float32))
     run = run_engine(make, mix(only, 0.0, seed=200), [])
+    _noted(opinions, "music only", only)
     total += len(run.detections)
     audio_s, cpu = audio_s + run.audio_s, cpu + run.cpu_s
     by["music_only"] = {"false_accepts": len(run.detections), "audio_s": music_s,

@@ -32,7 +32,15 @@ def add_commands(sub: Any, bench_sub: Any) -> None:
     b.add_argument("--data", type=Path,
                    help="a folder of WAVs + labels.tsv (file, start_s, end_s, command per line)")
     b.add_argument("--cache", type=Path, help="where the synthesized set is kept")
+    b.add_argument("--opinions", type=Path, metavar="FILE",
+                   help="record Whisper's decisions here, for 'voice-coach bench replay'")
     b.set_defaults(func=run_bench)
+
+    r = bench_sub.add_parser("replay", help="decide recorded Whisper opinions again: what "
+                             "changes with the bars as they are now")
+    r.add_argument("opinions", type=Path, metavar="FILE",
+                   help="recorded by 'voice-coach bench listen --opinions FILE'")
+    r.set_defaults(func=run_replay)
 
 
 def _engine_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
@@ -137,7 +145,7 @@ def _listen_live(engine: Engine, args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     from platformdirs import user_cache_dir
 
-    from . import bench_listen
+    from . import bench_listen, bench_opinions
 
     cache = args.cache or Path(user_cache_dir("voice-coach")) / "bench_listen"
     args.model = _model(args)
@@ -146,7 +154,18 @@ def run_bench(args: argparse.Namespace) -> int:
     def make() -> Engine:
         return make_engine(args.engine, args.model)
 
+    opinions = bench_opinions.OpinionLog(args.opinions) if args.opinions else None
     result = bench_listen.bench(make, args.engine, cache, args.quick, args.data,
-                                lambda s: print(s, file=sys.stderr, flush=True))
+                                lambda s: print(s, file=sys.stderr, flush=True), opinions)
+    if opinions is not None:
+        opinions.save()
     print(bench_listen.to_json_line(result))
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from .bench_opinions import replay
+
+    for line in replay(args.opinions):
+        print(line)
     return 0

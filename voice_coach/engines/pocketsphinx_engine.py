@@ -211,6 +211,11 @@ class PocketsphinxEngine:
         self._spot.start_utt()
 
     @property
+    def judge(self) -> WhisperJudge | None:
+        """The second opinion, if there is one."""
+        return self._judge
+
+    @property
     def stream_s(self) -> float:
         """Seconds of audio fed so far."""
         return self._pos / SAMPLE_RATE

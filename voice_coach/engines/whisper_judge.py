@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +179,9 @@ class WhisperJudge:
         self._vad_lock = threading.Lock()
         self._first_tokens: dict[str, int] = {}
         self.skip_hopeless = skip_hopeless  # phrases below UNDECIDING_FIT are not fitted
+        # Told of every decision with what it was decided on: the listening bench records
+        # them, to replay them against changed bars (`voice-coach bench replay`).
+        self.on_judged: Callable[[Judged], None] | None = None
 
     def speech_probability(self, audio: np.ndarray) -> float:
         """How surely the clip holds speech at all: the highest of Silero VAD's per-32 ms
@@ -241,8 +244,11 @@ class WhisperJudge:
             rival_best = -99.0  # not fitted where no candidate can clear a bar: nothing to rival
             if reachable >= UNDECIDING_FIT or not self.skip_hopeless:
                 rival_best = max((fit(_as_written(r)) for r in rivals), default=-99.0)
-        return decide(Hearing(scores, rival_best, free, free_fit, written, tuple(added)),
-                      confirmed, safe, strict)
+        hearing = Hearing(scores, rival_best, free, free_fit, written, tuple(added))
+        opinion = decide(hearing, confirmed, safe, strict)
+        if self.on_judged is not None:
+            self.on_judged(Judged(hearing, confirmed, safe, strict, opinion.command))
+        return opinion
 
     def _transcribe(self, encoded) -> tuple[str, np.ndarray]:
         """Greedy transcription, and the log-probabilities of its first token (all of them)."""
@@ -302,6 +308,21 @@ class Hearing:
     free_fit: float
     written: str  # that, as a command phrase, if it is one
     added: tuple[str, ...] = ()  # candidates Whisper put forward itself
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One decision: what Whisper heard, how it was asked, and the command it named."""
+
+    hearing: Hearing
+    confirmed: str | None
+    safe: frozenset[str]
+    strict: frozenset[str]
+    command: str | None
+
+    def redecided(self) -> str | None:
+        """The command the bars as they are now name from the same hearing."""
+        return decide(self.hearing, self.confirmed, self.safe, self.strict).command
 
 
 def decide(h: Hearing, confirmed: str | None = None, safe: frozenset[str] = frozenset(),
