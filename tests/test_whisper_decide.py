@@ -146,6 +146,12 @@ def test_confirming_weighs_the_command_it_could_be_mixed_up_with() -> None:
     # well enough to be taken, and the softer asked about is still judged on its own bars.
     unclear = Hearing({"lighter": -4.0, "louder": -3.5}, -99.0, "Letter.", -1.0, "")
     assert decide(unclear, confirmed="softer").command == "softer"
+    # But not when the other command fits clearly better: an awb "louder" (live, three
+    # benches) that pocketsphinx took for "lighter", Whisper writing "like that.": "louder"
+    # fits 2.2 better, yet a little over 1 short of what Whisper wrote, so not taken; the
+    # softer is not confirmed either.
+    like_that = Hearing({"lighter": -5.5, "louder": -3.25}, -6.0, "like that.", -2.2, "")
+    assert decide(like_that, confirmed="softer").command is None
     # A strict command is never taken as the mix-up unless Whisper wrote it down clearly, and
     # a "too hard" that it fits much worse than "harder" is not confirmed either.
     too_hard = Hearing({"too hard": -8.0, "harder": -1.0}, -99.0, "Hard.", -1.5, "")

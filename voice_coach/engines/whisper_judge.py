@@ -79,6 +79,12 @@ CONFIRM_MARGIN = 4.0  # per word
 # Whisper wrote "like this.". At 3 the whole bench's recorded second opinions, replayed, decide
 # exactly as before (at 2.5 a real "quieter" is lost).
 CONFIRM_RIVAL_MARGIN = 3.0
+# ... but another command it may fit only this much better. In three live benches an awb
+# "louder" that pocketsphinx took for "lighter" was confirmed as it (a wrong softer): "louder"
+# fit 2.1-2.3 better, yet not well enough to be taken itself (Whisper wrote "like that.").
+# A wrong command is worse than a missed one: the giver says it again. The whole bench's
+# 1,823 recorded decisions (bench replay) decide as before at 1, and still at -1.
+CONFIRM_COMMAND_MARGIN = 1.0
 # The strict commands ("harder": a false one hurts): Whisper names them only when it wrote one
 # down itself, it fits at least this well and stands this far above every rival. Measured with
 # no fit bar over the full bench set (6 voices, music 20 and 10 dB): real ones fit -0.2 to
@@ -371,8 +377,9 @@ def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
     fit, command = h.scores[best], commands.command_for_phrase(best)
     # The other commands among the candidates are rivals too: a phrase Whisper put forward
     # itself ("lighter" for a "louder") must stand out from them, not only be likely.
-    rival_best = max([h.rival_best, *(v for c, v in h.scores.items()
-                                      if commands.command_for_phrase(c) != command)])
+    other_command = max((v for c, v in h.scores.items()
+                         if commands.command_for_phrase(c) != command), default=-99.0)
+    rival_best = max(h.rival_best, other_command)
     detail = f"{best!r} {fit:.1f}, sound-alike {rival_best:.1f}, free {h.free!r} {h.free_fit:.1f}"
     fit = _fit(h, best)
     # Confirming, Whisper may also hear another command than the one it was asked about
@@ -380,6 +387,7 @@ def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
     if confirmed is not None and command == confirmed:
         ok = (fit >= PHRASE_CONFIRM_MIN_LOGPROB.get(best, CONFIRM_MIN_LOGPROB)
               and fit >= rival_best - CONFIRM_RIVAL_MARGIN
+              and fit >= other_command - CONFIRM_COMMAND_MARGIN
               and fit >= h.free_fit - CONFIRM_MARGIN * len(best.split()))
     elif command in strict:
         ok = (best == h.written and fit >= STRICT_MIN_LOGPROB
