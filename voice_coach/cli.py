@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -58,12 +59,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"voice-coach: error: {err}", file=sys.stderr)
+        if argv is None:  # the program itself, not a caller in this process
+            _exit_before_native_teardown(2)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return 0
+
+
+def _exit_before_native_teardown(code: int) -> None:
+    """Exit now, once the sound libraries are loaded. Listing PortAudio's devices loads ALSA's
+    plugins, and with them C++ codec libraries (its a52 plugin links libavcodec); exiting
+    right after one clear error line, their teardown now and then aborted the process
+    ("terminate called without an active exception", exit -6; seen in CI). What was started
+    has been closed on the way here, and nothing is left to save."""
+    if "sounddevice" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

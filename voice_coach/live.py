@@ -109,6 +109,7 @@ class LiveEdges:
             self.audio.start()  # a bad or missing speaker fails here, with one line
         except BaseException:
             self._close_engine()  # or the recogniser process would outlive us
+            self.audio.close()  # and the music's decoder, and the speech engine
             raise
         if self.listener:
             self.listener.start()
