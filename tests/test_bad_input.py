@@ -56,6 +56,8 @@ ROWS = [
     ("output device index unknown", ["start", "quick", "--output-device", "99"], "99"),
     ("input device unknown", ["start", "quick", "--input-device", "NoSuchMic"],
      "no input device named 'NoSuchMic'"),
+    ("opinions to an unwritable place", ["bench", "listen", "--opinions", "/nope/op.jsonl"],
+     "cannot write the opinions"),
     ("recorded opinions missing", ["bench", "replay", "/nope/opinions.jsonl"],
      "bench listen --opinions"),
     ("recorded opinions not JSON", ["bench", "replay", "{notes.txt}"],

@@ -149,12 +149,14 @@ def run_bench(args: argparse.Namespace) -> int:
 
     cache = args.cache or Path(user_cache_dir("voice-coach")) / "bench_listen"
     args.model = _model(args)
+    opinions = bench_opinions.OpinionLog(args.opinions) if args.opinions else None
+    if opinions is not None:
+        opinions.save()  # fail now on a file it cannot write, not after the whole bench
     make_engine(args.engine, args.model)  # fail fast on a bad engine/model
 
     def make() -> Engine:
         return make_engine(args.engine, args.model)
 
-    opinions = bench_opinions.OpinionLog(args.opinions) if args.opinions else None
     result = bench_listen.bench(make, args.engine, cache, args.quick, args.data,
                                 lambda s: print(s, file=sys.stderr, flush=True), opinions)
     if opinions is not None:
