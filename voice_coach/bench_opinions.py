@@ -9,6 +9,7 @@ as they are now and tells which decisions change, and on what was said there.
 from __future__ import annotations
 
 import json
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -38,9 +39,12 @@ class OpinionLog:
             self._streams += 1
             stream = self._streams
             judge = getattr(engine, "judge", None)
+            # A weak reference: the engine holds the judge, which holds this; a strong one made
+            # a cycle that kept each stream's Whisper model alive (peak RSS 485 -> 1,160 MB).
+            engine_ref = weakref.ref(engine)
             if judge is not None:
                 def on_judged(judged: Judged) -> None:
-                    at_s = round(getattr(engine, "stream_s", 0.0), 2)
+                    at_s = round(getattr(engine_ref(), "stream_s", 0.0), 2)
                     self._rows.append({"stream": stream, "t": at_s, **_as_row(judged)})
                 judge.on_judged = on_judged
             return engine
