@@ -169,10 +169,22 @@ def _all_but_one_in_order(heard: list[str], said: list[str]) -> bool:
 
 
 def _over_music(phrases: list[str], voice: str, snr_db: float = 10.0) -> np.ndarray:
+    return _spoken_over_music(phrases, voice, snr_db)[0]
+
+
+def _spoken_over_music(phrases: list[str], voice: str, snr_db: float = 10.0
+                       ) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """`phrases` said 1.5 s apart over music `snr_db` under them, and where each one is (s)."""
     gap = np.zeros(24_000, np.int16)
-    audio = np.concatenate([gap] + [x for p in phrases for x in (spoken(p, voice), gap)])
+    parts, spans, t = [gap], [], len(gap) / 16_000
+    for phrase in phrases:
+        x = spoken(phrase, voice)
+        parts += [x, gap]
+        spans.append((t, t + len(x) / 16_000, phrase))
+        t += (len(x) + len(gap)) / 16_000
+    audio = np.concatenate(parts)
     bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-snr_db / 20)
-    return to_int16(audio.astype(np.float32) / 32768 + bed)
+    return to_int16(audio.astype(np.float32) / 32768 + bed), spans
 
 
 def test_barge_in_commands_are_heard_over_the_coach_and_its_sentences_are_not(judge) -> None:
@@ -497,19 +509,11 @@ def test_the_bench_records_whispers_decisions_and_replays_them(judge, tmp_path,
     what was said there; `bench replay FILE` decides them again: the same under the same bars,
     and under stricter ones it names each command that would be lost, with the words said."""
     said = ["louder", "slower", "repeat"]  # each one confirmed by Whisper
-    gap = np.zeros(24_000, np.int16)
-    parts, spans, t = [gap], [], len(gap) / 16_000
-    for phrase in said:
-        x = spoken(phrase, "slt")
-        parts += [x, gap]
-        spans.append((t, t + len(x) / 16_000, phrase))
-        t += (len(x) + len(gap)) / 16_000
-    audio = np.concatenate(parts)
-    bed = bench_data.music(len(audio) / 16_000 + 1)[:len(audio)] * 0.1 * 10 ** (-20 / 20)
+    audio, spans = _spoken_over_music(said, "slt", snr_db=20)
     log = OpinionLog(tmp_path / "opinions.jsonl")
     engine = log.recording(lambda: PocketsphinxEngine(judge=judge))()
     try:
-        heard = _decode(engine, to_int16(audio.astype(np.float32) / 32768 + bed))
+        heard = _decode(engine, audio)
     finally:
         judge.on_judged = None
     log.said("three commands", spans, [(a, b, p, "slt") for a, b, p in spans])
