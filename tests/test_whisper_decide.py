@@ -84,7 +84,7 @@ def test_a_pain_word_written_down_need_only_beat_its_sound_alikes() -> None:
 
 
 def test_over_the_coach_only_the_barge_in_commands_keep_the_usual_bars() -> None:
-    from voice_coach.engines.pocketsphinx_engine import STRICT_COMMANDS, STRICT_OVER_COACH
+    from voice_coach.engines.second_opinion import STRICT_COMMANDS, STRICT_OVER_COACH
 
     over_coach = STRICT_COMMANDS | STRICT_OVER_COACH
     # CI's self-trigger test: Whisper wrote "Keep going." into the coach's own prepare step.

@@ -13,7 +13,8 @@ from voice_coach import bench_data, commands
 from voice_coach.audio_in import chunks, to_int16
 from voice_coach.bench_opinions import OpinionLog, replay
 from voice_coach.engines import whisper_judge
-from voice_coach.engines.pocketsphinx_engine import WHISPER_NAMED, PocketsphinxEngine
+from voice_coach.engines.pocketsphinx_engine import PocketsphinxEngine
+from voice_coach.engines.verdict import WHISPER_NAMED
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("flite") is None, reason="needs flite (apt)"),
@@ -333,7 +334,7 @@ def test_over_the_coach_a_sound_alike_of_any_command_is_put_to_whisper(judge) ->
 
 
 def test_speech_probability_tells_commands_from_music(judge) -> None:
-    from voice_coach.engines.pocketsphinx_engine import MIN_SPEECH_PROB
+    from voice_coach.engines.second_opinion import MIN_SPEECH_PROB
 
     bed = to_int16(bench_data.music(4.0)[:64_000] * 0.3)
     assert judge.speech_probability(bed) < 0.3
@@ -352,7 +353,7 @@ def _swelling_music(seconds: float) -> np.ndarray:
 def test_whisper_is_not_asked_about_music_alone(judge, monkeypatch) -> None:
     """Bumps of music that pocketsphinx turns down as near misses would each cost a Whisper
     call (0.4-1 s); the speech check turns them down first."""
-    from voice_coach.engines import pocketsphinx_engine
+    from voice_coach.engines import second_opinion
 
     asked: list[list[str]] = []
 
@@ -368,7 +369,7 @@ def test_whisper_is_not_asked_about_music_alone(judge, monkeypatch) -> None:
     engine = PocketsphinxEngine(judge=Counting())
     assert _decode(engine, music) == []
     assert asked == [] and any("no speech" in v.reason for v in engine.verdicts)
-    monkeypatch.setattr(pocketsphinx_engine, "MIN_SPEECH_PROB", 0.0)  # without the check
+    monkeypatch.setattr(second_opinion, "MIN_SPEECH_PROB", 0.0)  # without the check
     assert _decode(PocketsphinxEngine(judge=Counting()), music) == [] and asked
 
 

@@ -12,8 +12,9 @@ frame: a confidence that means the same for every voice), (3) find it long enoug
 little else said in the utterance ("my back is tight" is not "back"). "harder" clears a higher
 bar than "softer"/"pause"/"stop", which are heard even when a sound-alike fits slightly better:
 a missed "softer" is worse than a false one; a false "harder" is worse than a missed one.
-What the verifier turns down as a near miss gets a second opinion from Whisper
-(`whisper_judge`), which may overturn it ("harder" only where Whisper itself clearly wrote it).
+What the verifier turns down as a near miss gets a second opinion from Whisper, which may
+overturn it ("harder" only where Whisper itself clearly wrote it), and most of what it accepts
+must be confirmed by Whisper (`second_opinion`, `whisper_judge`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -29,7 +29,9 @@ from .. import commands
 from . import denoise, ps_model, utterance
 from .base import SAMPLE_RATE, Detection
 from .judging import Judging
-from .whisper_judge import Opinion, WhisperJudge
+from .second_opinion import STRICT_COMMANDS, SecondOpinion
+from .verdict import SAFE_COMMANDS, SOUND_ALIKE, WHISPER_NAMED, Heard, Verdict
+from .whisper_judge import WhisperJudge
 
 FRAME = SAMPLE_RATE // 100  # pocketsphinx frames are 10 ms
 
@@ -39,33 +41,10 @@ LLR_DEFAULT = -30.0
 COACH_MARGIN = 10.0  # extra LLR bar while the coach's own voice is playing
 ISO_MIN_DB = 4.0  # the phrase must stand this far above the sound just before/after it
 COACH_ISO_DB = 4.0  # and this much more while the coach talks (its sentences run on)
-# Commands heard even when a sound-alike fits better ("stock" for a "stop" whose burst the
-# music masked), if their likelihood ratio clears a higher bar: for these a miss costs more
-# than a false accept. "harder" is never among them. While the coach talks the bar is higher
-# still (COACH_MARGIN on top); without this, "pause" said over the coach was heard 2 times in 6
-# ("pose", "pours" fit better), with it 4.
-SAFE_COMMANDS = frozenset({"softer", "pause", "stop"})
 # With Whisper at hand, only "softer" is heard over a sound-alike without it: a false "stop" or
 # "pause" halts the session. Asking Whisper instead, the bench's near-miss words ("stock", "pose",
 # "top") gave 35 false commands in 396 s before, 28 after (recall at 10 dB 250 -> 251 of 318).
 SAFE_OVER_DECOY_WITH_JUDGE = frozenset({"softer"})
-STRICT_COMMANDS = frozenset({"harder"})  # Whisper names these only on its own clear hearing
-# ... and, while the coach talks, all but the barge-in commands: what is left of its voice after
-# echo removal is speech, and Whisper wrote "keep going" at logprob -4.7 into the coach's
-# prepare step in CI's self-trigger test. The barge-in commands keep their usual bars.
-STRICT_OVER_COACH = frozenset(c.name for c in commands.COMMANDS) - commands.BARGE_IN
-# Said by their own name and accepted by the verifier, these act without Whisper's confirmation
-# (about a second on a busy 2-core machine, so the chime comes late): a false one only makes
-# things gentler or halts, or for "next" moves on a step, which "back" undoes. On the bench,
-# confirmation turned down no "next" said by name, and none of the false ones from near misses
-# ("text", "neck") either: those passed it.
-UNCONFIRMED = SAFE_COMMANDS | {"next"}
-# ... but over the coach's voice only "softer" (a false one is harmless): in the live
-# self-trigger test what echo removal left of the coach's sentences passed the verifier as
-# "pause" (its fit as good as a real one's: "...towards the shoulders, fan out...") and as
-# "stop" (its "Before we start", 7 s in, the filter still learning: the session ended). Said
-# over the coach, "stop", "pause" and "next" wait for Whisper (~1 s).
-UNCONFIRMED_OVER_COACH = frozenset({"softer"})
 SAFE_OVER_DECOY = 8.0  # the higher bar: added to their usual likelihood-ratio bar
 DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
 DENOISE_BACKGROUND_S = 1.2  # the bed's spectrum is read from this much audio before the window
@@ -86,28 +65,7 @@ REFRACTORY_S = 0.25  # after a command, ignore proposals starting within this of
 SAME_COMMAND_S = 1.5  # and the same command again within this long of it
 RING_S = 6.0
 ACTED_KEPT = 8  # commands remembered for CONTRARY ones answered late
-# Rejections that Whisper may overturn (Verdict.reason prefixes), and how much audio around the
-# utterance it hears.
-SOUND_ALIKE = "a word that sounds like"
-RESCUABLE = (SOUND_ALIKE, "grammar heard", "llr below bar", "too short",
-             "no word segments")
-# ... and, while the coach is silent, a command said with more around it ("a little softer,
-# please", "okay, next"): Whisper names it only if all else it wrote is filler words
-# (commands.carried_phrase). Over the coach these are its own sentences.
-RESCUABLE_IN_CARRIER = ("more was said than a command", "not said on its own")
-JUDGE_PAD_S = 0.3
-# The reason of a verdict whose command Whisper named (followed by what it weighed); a command
-# it confirmed keeps "ok", with what it weighed after it: traces show why each was heard.
-WHISPER_NAMED = "named by whisper"
-JUDGE_CANDIDATES = 3  # command phrases Whisper scores for one utterance, at most
-# Whisper is asked only about utterances that hold speech at all (Silero VAD, ~5 ms): in live
-# sessions bumps of music and of the echo canceller's residue reached it ~11 times in the first
-# 18 s, each 0.4-1 s of a busy machine (it wrote "Thank you." for them), and the recogniser fell
-# seconds behind the microphone. Music alone scores 0.1-0.2 on the bench, but its bumps in a
-# live session 0.4-0.9 (after echo removal); the utterances Whisper rightly rescued on the full
-# bench scored 0.85+ at 10 dB, and at 0 dB 0.51-0.99 (4 of 86 under 0.7). At 0.7, 11 of the 20
-# Whisper calls on music in a live 75 s session were spared (at 0.5: 19 of 39).
-MIN_SPEECH_PROB = 0.7
+JUDGE_PAD_S = 0.3  # Whisper hears the utterance with this much around it
 
 
 def _kws_threshold(n_phones: int) -> float:
@@ -134,26 +92,6 @@ def _span(candidate: _Candidate) -> str:
     return f"spotted {candidate.start / SAMPLE_RATE:.2f}-{candidate.end / SAMPLE_RATE:.2f} s"
 
 
-@dataclass(frozen=True)
-class _Heard:
-    """An utterance being judged, with what the second opinion needs of it."""
-
-    utt: utterance.Utterance
-    coach: bool  # the coach's voice played during it
-    clip: np.ndarray  # what Whisper hears (JUDGE_PAD_S around it), a copy
-
-
-@dataclass(frozen=True)
-class Verdict:
-    command: str | None
-    text: str
-    llr: float
-    frames: int
-    reason: str  # "ok" or why it was rejected
-    iso_db: float = 0.0
-    sounds_like: str | None = None  # the command phrase a sound-alike fitted better than
-
-
 class PocketsphinxEngine:
     """Engine protocol implementation on pocketsphinx's bundled US-English model."""
 
@@ -164,7 +102,8 @@ class PocketsphinxEngine:
         """`judge`: Whisper, for second opinions. `judge_beside`: it answers on a thread of its
         own while the stream goes on (live); otherwise the stream waits for it (files)."""
         self._judge = judge
-        self._judging: Judging[_Heard, Verdict] = Judging(background=judge_beside)
+        self._second: SecondOpinion | None = None
+        self._judging: Judging[Heard, Verdict] = Judging(background=judge_beside)
         self._folder = ps_model.scratch_dir()
         try:
             # ds=2: acoustic scores on every other frame. Halves the spotter's cost; it only
@@ -182,11 +121,14 @@ class PocketsphinxEngine:
             # Commands and the words that sound like them compete in one grammar, on equal
             # terms: "text" beats "next" when it fits the sound better.
             self._decoys = set(ps_model.decoys_for_commands(self._ver, phrases))
-            self._rivals = {p: ps_model.similar_decoys(self._ver, p) for p in phrases}
-            self._mixups = ps_model.command_mixups(self._ver, phrases)
-            # What Whisper may put forward by itself: not the strict commands.
-            self._suggestable = [p for p in phrases
-                                 if commands.command_for_phrase(p) not in STRICT_COMMANDS]
+            if judge is not None:
+                self._second = SecondOpinion(
+                    judge, rivals={p: ps_model.similar_decoys(self._ver, p) for p in phrases},
+                    mixups=ps_model.command_mixups(self._ver, phrases),
+                    # What Whisper may put forward by itself: not the strict commands.
+                    suggestable=[p for p in phrases
+                                 if commands.command_for_phrase(p) not in STRICT_COMMANDS],
+                    best_command=lambda audio: self._decode("cmds_only", audio)[0])
             self._ver.add_jsgf_string("cmds", ps_model.grammar(
                 phrases + sorted(self._decoys), "cmds"))
             self._ver.add_jsgf_string("cmds_only", ps_model.grammar(phrases, "cmds_only"))
@@ -337,8 +279,8 @@ class PocketsphinxEngine:
             self._verified_until = utt.end
             self._coach = self._coach_during(utt.start, utt.end)
             verdict = self._verify(utt, {commands.command_for_phrase(c.phrase) for c in group})
-            heard = _Heard(utt, self._coach, self._judge_clip(utt).copy())
-            question = self._whisper_question(heard, verdict, group)
+            heard = Heard(utt, self._coach, self._judge_clip(utt).copy())
+            question = self._question(heard, verdict, group)
             if isinstance(question, Verdict):  # settled without Whisper
                 out += self._settle(heard, question)
             else:
@@ -352,7 +294,7 @@ class PocketsphinxEngine:
             out += self._settle(heard, verdict)
         return out
 
-    def _settle(self, heard: _Heard, verdict: Verdict) -> list[Detection]:
+    def _settle(self, heard: Heard, verdict: Verdict) -> list[Detection]:
         """Record the final verdict on an utterance; the command it gives, if any."""
         utt = heard.utt
         self.verdicts.append(verdict)
@@ -373,115 +315,18 @@ class PocketsphinxEngine:
                           round(_confidence(verdict), 3), self.name, during_coach=heard.coach,
                           start_s=utt.start / SAMPLE_RATE, end_s=utt.end / SAMPLE_RATE)]
 
-    def _whisper_question(self, heard: _Heard, verdict: Verdict, proposed: list[_Candidate]
-                          ) -> Verdict | Callable[[], Verdict]:
-        """What to ask Whisper about the first pass's verdict (asked on another thread, when
-        judged beside the stream), or the verdict as it stands if there is nothing to ask. What
-        touches the verifier's decoder is done here, on the stream's thread."""
-        if self._judge is None:
+    def _question(self, heard: Heard, verdict: Verdict, proposed: list[_Candidate]
+                  ) -> Verdict | Callable[[], Verdict]:
+        """What to ask Whisper about `verdict` (SecondOpinion.question), if there is a Whisper."""
+        if self._second is None:
             return verdict
-        if verdict.command is None:
-            return self._rescue_question(heard, verdict, proposed)
-        unconfirmed = UNCONFIRMED_OVER_COACH if heard.coach else UNCONFIRMED
-        if verdict.reason != "ok" or (verdict.text == verdict.command
-                                      and verdict.command in unconfirmed):
-            return verdict
-        return lambda: self._confirmed(heard, verdict)
-
-    def _rescue_question(self, heard: _Heard, verdict: Verdict, proposed: list[_Candidate]
-                         ) -> Verdict | Callable[[], Verdict]:
-        """Ask Whisper about an utterance turned down as a near miss of a command (a sound-alike
-        won, the grammar heard nothing useful, the fit was weak), not about running speech or a
-        word inside a sentence: was it the command that fits it best, or something else? While
-        the coach talks the barge-in commands are asked about first, at Whisper's usual bars
-        (the listener drops a command the coach's own words just held). A stricter bar over the
-        coach (-3, then -4) turned down "stop" said over it on the virtual devices (-3.0 to
-        -5.3) and kept no more of the coach's own sentences out (bench narration, -4 to -6: the
-        same one false "next")."""
-        assert self._judge is not None
-        rescuable = RESCUABLE if heard.coach else RESCUABLE + RESCUABLE_IN_CARRIER
-        if not verdict.reason.startswith(rescuable):
-            return verdict
-        audio = heard.clip
-        if (speech := self._judge.speech_probability(audio)) < MIN_SPEECH_PROB:
-            return replace(verdict, reason=f"{verdict.reason}; no speech (vad {speech:.2f})")
-        # The command that fits best, and a few of the spotter's proposals (the longest): it
-        # proposes a dozen phrases for any stretch of speech, and scoring them all made Whisper
-        # the listener's bottleneck (1.5 s a call, measured live).
-        best, _ = self._decode("cmds_only", audio)
-        longest = sorted(proposed, key=lambda c: c.start - c.end)
-        candidates = list(dict.fromkeys([best, *(c.phrase for c in longest)]))
-        candidates = [c for c in candidates if commands.command_for_phrase(c) is not None]
-        if heard.coach:
-            # Only the one-word barge-in phrases ("stop", "next", "ouch"): they are what cuts
-            # into the coach. The spotter proposes "it hurts", "too much" and the rest in nearly
-            # every sentence of the coach's, and asking Whisper about them all (1.1-1.7 s a call
-            # on a busy 2-core machine) left the recogniser 7-10 s behind the microphone at the
-            # start of a live session; over the coach those need Whisper's own clear hearing
-            # anyway (STRICT_OVER_COACH). Said over the coach, they can still be accepted by
-            # the verifier and confirmed.
-            candidates = [c for c in candidates if " " not in c and commands.is_barge_in(
-                commands.command_for_phrase(c) or "", c)]
-            # ... and a command whose own word a sound-alike fitted better ("bag" for "back"):
-            # its one-word phrases, which Whisper must then write down itself.
-            command = commands.command_for_phrase(verdict.sounds_like or "")
-            if command in STRICT_OVER_COACH:
-                candidates += [p for p in commands.BY_NAME[command].phrases
-                               if " " not in p and p not in candidates]
-        candidates = candidates[:JUDGE_CANDIDATES]
-        if not candidates:
-            return verdict
-        return lambda: self._second_opinion(heard, verdict, candidates, speech)
-
-    def _second_opinion(self, heard: _Heard, verdict: Verdict, candidates: list[str],
-                        speech: float) -> Verdict:
-        """Whisper's verdict on a rejected utterance: one of `candidates`, or still none."""
-        opinion = self._ask(heard, candidates, safe=SAFE_COMMANDS, suggest=self._suggestable)
-        if opinion.command is None:
-            return replace(verdict, reason=f"{verdict.reason}; whisper: {opinion.detail}, "
-                                           f"vad {speech:.2f}")
-        return _named_by_whisper(opinion, verdict)
+        longest_first = sorted(proposed, key=lambda c: c.start - c.end)
+        return self._second.question(heard, verdict, [c.phrase for c in longest_first])
 
     def _judge_clip(self, utt: utterance.Utterance) -> np.ndarray:
         """The utterance as Whisper hears it: with JUDGE_PAD_S of audio either side."""
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         return self._ring_slice(utt.start - pad, utt.end + pad)
-
-    def _ask(self, heard: _Heard, candidates: list[str], **how: Any) -> Opinion:
-        """Whisper's opinion of the utterance, at the bars for it: stricter over the coach,
-        and there only a command said by itself counts (no filler words). Thread-safe."""
-        assert self._judge is not None
-        strict = STRICT_COMMANDS | STRICT_OVER_COACH if heard.coach else STRICT_COMMANDS
-        return self._judge.judge(heard.clip, candidates, rivals_of=self._rivals,
-                                 strict=strict, carriers=not heard.coach, **how)
-
-    def _confirmed(self, heard: _Heard, verdict: Verdict) -> Verdict:
-        """Whisper must agree with what pocketsphinx accepted, unless it is one of UNCONFIRMED
-        said by its own name ("stop", not "that's enough"): those act at once (see
-        _whisper_question). In the live self-trigger test the room's music, with nobody
-        speaking, passed the verifier as "too hard" now and then, and once as "slower" (at
-        0.999 confidence). Costs Whisper's time (0.4-1.5 s) on the others. Where Whisper
-        clearly hears a different command, that one is taken (pocketsphinx's "keep going" for a
-        "go back" over music), and so is a command that sounds like it, if Whisper clearly hears
-        that one ("lighter" for a "louder": a wrong softer in live sessions)."""
-        assert verdict.command is not None and self._judge is not None
-        # Only speech is confirmed: Whisper writes words into music too, and confirmed a "go
-        # on" that pocketsphinx had found in the music alone (the live self-trigger test, the
-        # coach silent for 30 s).
-        if (speech := self._judge.speech_probability(heard.clip)) < MIN_SPEECH_PROB:
-            return replace(verdict, command=None,
-                           reason=f"whisper did not confirm it: no speech (vad {speech:.2f})")
-        # The command is confirmed, not the phrase: Whisper may find another of its phrases
-        # likelier ("Out!" for an "ouch" that pocketsphinx heard as "it hurts").
-        same = [p for p in commands.BY_NAME[verdict.command].phrases if p != verdict.text]
-        opinion = self._ask(heard, [verdict.text, *self._mixups.get(verdict.text, ())],
-                            confirming=True, suggest=same)
-        if opinion.command == verdict.command:
-            return replace(verdict, reason=f"ok; whisper confirmed: {opinion.detail}")
-        if opinion.command is not None:  # it clearly heard another ("Go back." for "keep going")
-            return _named_by_whisper(opinion, verdict)
-        return replace(verdict, command=None,
-                       reason=f"whisper did not confirm it: {opinion.detail}")
 
     def _utterance(self, cand: _Candidate) -> utterance.Utterance | None:
         a = max(cand.start - int((utterance.BACKGROUND_S + LATE_SPOT_S + 0.2) * SAMPLE_RATE),
@@ -578,15 +423,6 @@ class PocketsphinxEngine:
         if llr < bar:
             return Verdict(None, text, llr, frames, "llr below bar", iso)
         return Verdict(parsed.command, text, llr, frames, "ok", iso)
-
-
-def _named_by_whisper(opinion: Opinion, verdict: Verdict) -> Verdict:
-    """The verdict for a command Whisper named in place of pocketsphinx's `verdict`. The phrase
-    it matched, not its free transcription ("Let's tap." for a "stop"): the listener lets a
-    command interrupt the coach by the words it was heard as. Its reason says what it weighed;
-    its llr holds Whisper's log-probability (_confidence)."""
-    return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
-                   f"{WHISPER_NAMED}: {opinion.detail}", verdict.iso_db)
 
 
 def _confidence(verdict: Verdict) -> float:
