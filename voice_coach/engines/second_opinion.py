@@ -53,6 +53,7 @@ JUDGE_CANDIDATES = 3  # command phrases Whisper scores for one utterance, at mos
 # Whisper calls on music in a live 75 s session were spared (at 0.5: 19 of 39).
 MIN_SPEECH_PROB = 0.7
 
+
 class SecondOpinion:
     """What to ask Whisper about each of the verifier's verdicts, and the verdict it makes."""
 
@@ -143,13 +144,13 @@ class SecondOpinion:
 
     def _confirmed(self, heard: Heard, verdict: Verdict) -> Verdict:
         """Whisper must agree with what pocketsphinx accepted, unless it is one of UNCONFIRMED
-        said by its own name ("stop", not "that's enough"): those act at once (see
-        question). In the live self-trigger test the room's music, with nobody
-        speaking, passed the verifier as "too hard" now and then, and once as "slower" (at
-        0.999 confidence). Costs Whisper's time (0.4-1.5 s) on the others. Where Whisper
-        clearly hears a different command, that one is taken (pocketsphinx's "keep going" for a
-        "go back" over music), and so is a command that sounds like it, if Whisper clearly hears
-        that one ("lighter" for a "louder": a wrong softer in live sessions)."""
+        said by its own name ("stop", not "that's enough"): those act at once (`question`).
+        In the live self-trigger test the room's music, with nobody speaking, passed the
+        verifier as "too hard" now and then, and once as "slower" (at 0.999 confidence).
+        Costs Whisper's time (0.4-1.5 s) on the others. Where Whisper clearly hears a different
+        command, that one is taken (pocketsphinx's "keep going" for a "go back" over music),
+        and so is a command that sounds like it, if Whisper clearly hears that one ("lighter"
+        for a "louder": a wrong softer in live sessions)."""
         assert verdict.command is not None
         # Only speech is confirmed: Whisper writes words into music too, and confirmed a "go
         # on" that pocketsphinx had found in the music alone (the live self-trigger test, the
