@@ -127,8 +127,7 @@ class PocketsphinxEngine:
                     mixups=ps_model.command_mixups(self._ver, phrases),
                     # What Whisper may put forward by itself: not the strict commands.
                     suggestable=[p for p in phrases
-                                 if commands.command_for_phrase(p) not in STRICT_COMMANDS],
-                    best_command=lambda audio: self._decode("cmds_only", audio)[0])
+                                 if commands.command_for_phrase(p) not in STRICT_COMMANDS])
             self._ver.add_jsgf_string("cmds", ps_model.grammar(
                 phrases + sorted(self._decoys), "cmds"))
             self._ver.add_jsgf_string("cmds_only", ps_model.grammar(phrases, "cmds_only"))
@@ -321,7 +320,12 @@ class PocketsphinxEngine:
         if self._second is None:
             return verdict
         longest_first = sorted(proposed, key=lambda c: c.start - c.end)
-        return self._second.question(heard, verdict, [c.phrase for c in longest_first])
+        return self._second.question(heard, verdict, [c.phrase for c in longest_first],
+                                     self._best_command)
+
+    def _best_command(self, audio: np.ndarray) -> str:
+        """The command phrase the verifier's grammar finds likeliest in `audio`, if any."""
+        return self._decode("cmds_only", audio)[0]
 
     def _judge_clip(self, utt: utterance.Utterance) -> np.ndarray:
         """The utterance as Whisper hears it: with JUDGE_PAD_S of audio either side."""

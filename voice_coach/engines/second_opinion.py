@@ -58,33 +58,33 @@ class SecondOpinion:
     """What to ask Whisper about each of the verifier's verdicts, and the verdict it makes."""
 
     def __init__(self, judge: WhisperJudge, rivals: Mapping[str, Sequence[str]],
-                 mixups: Mapping[str, Sequence[str]], suggestable: list[str],
-                 best_command: Callable[[np.ndarray], str]) -> None:
+                 mixups: Mapping[str, Sequence[str]], suggestable: list[str]) -> None:
         """`rivals`: each command phrase's sound-alikes; `mixups`: the command phrases that
-        sound like each one; `suggestable`: what Whisper may put forward by itself;
-        `best_command`: the command phrase the verifier's grammar finds likeliest in a clip
-        (called on the stream's thread only)."""
+        sound like each one; `suggestable`: what Whisper may put forward by itself."""
         self.judge = judge
         self._rivals = rivals
         self._mixups = mixups
         self._suggestable = suggestable
-        self._best_command = best_command
 
-    def question(self, heard: Heard, verdict: Verdict, proposed: list[str]
-                 ) -> Verdict | Callable[[], Verdict]:
+    def question(self, heard: Heard, verdict: Verdict, proposed: list[str],
+                 best_command: Callable[[np.ndarray], str]) -> Verdict | Callable[[], Verdict]:
         """What to ask Whisper about the first pass's verdict (asked on another thread, when
         judged beside the stream), or the verdict as it stands if there is nothing to ask.
-        `proposed`: the spotter's phrases in the utterance, the longest first. What touches the
-        verifier's decoder is done here, on the stream's thread."""
+        `proposed`: the spotter's phrases in the utterance, the longest first; `best_command`:
+        the command phrase the verifier's grammar finds likeliest in a clip. What touches the
+        verifier's decoder is done here, on the stream's thread. (It is not kept: the engine
+        holds this object, and a kept reference back to the engine made a cycle that left each
+        bench stream's Whisper model to the garbage collector, peak RSS 485 -> 1,160 MB.)"""
         if verdict.command is None:
-            return self._rescue_question(heard, verdict, proposed)
+            return self._rescue_question(heard, verdict, proposed, best_command)
         unconfirmed = UNCONFIRMED_OVER_COACH if heard.coach else UNCONFIRMED
         if verdict.reason != "ok" or (verdict.text == verdict.command
                                       and verdict.command in unconfirmed):
             return verdict
         return lambda: self._confirmed(heard, verdict)
 
-    def _rescue_question(self, heard: Heard, verdict: Verdict, proposed: list[str]
+    def _rescue_question(self, heard: Heard, verdict: Verdict, proposed: list[str],
+                         best_command: Callable[[np.ndarray], str]
                          ) -> Verdict | Callable[[], Verdict]:
         """Ask Whisper about an utterance turned down as a near miss of a command (a sound-alike
         won, the grammar heard nothing useful, the fit was weak), not about running speech or a
@@ -103,7 +103,7 @@ class SecondOpinion:
         # The command that fits best, and a few of the spotter's proposals (the longest): it
         # proposes a dozen phrases for any stretch of speech, and scoring them all made Whisper
         # the listener's bottleneck (1.5 s a call, measured live).
-        candidates = list(dict.fromkeys([self._best_command(audio), *proposed]))
+        candidates = list(dict.fromkeys([best_command(audio), *proposed]))
         candidates = [c for c in candidates if commands.command_for_phrase(c) is not None]
         if heard.coach:
             # Only the one-word barge-in phrases ("stop", "next", "ouch"): they are what cuts
