@@ -45,6 +45,10 @@ def test_confirming_allows_whispers_spelling_more_room_for_longer_phrases() -> N
     # wrote "Fly it, sir."), which would pass for another phrase; a real one is confirmed.
     quieter = Hearing({"lighter": -8.9}, -9.9, "Fly it, sir.", -6.8, "")
     assert decide(quieter, confirmed="softer").command is None
+    # Nor the awb "louder" live at -5.6 that no command was asked against (a sound-alike fit
+    # -3.3; Whisper wrote "like that.").
+    assert decide(Hearing({"lighter": -5.6}, -3.3, "like that.", -2.8, ""),
+                  confirmed="softer").command is None
     assert decide(Hearing({"gentler": -8.9}, -9.9, "Fly it, sir.", -6.8, ""),
                   confirmed="softer").command == "softer"
     assert decide(Hearing({"lighter": -4.6}, -5.9, "Lido", -3.2, ""),
