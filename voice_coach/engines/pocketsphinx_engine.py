@@ -101,8 +101,7 @@ class PocketsphinxEngine:
                  judge_beside: bool = False) -> None:
         """`judge`: Whisper, for second opinions. `judge_beside`: it answers on a thread of its
         own while the stream goes on (live); otherwise the stream waits for it (files)."""
-        self._judge = judge
-        self._second: SecondOpinion | None = None
+        self._second: SecondOpinion | None = None  # set when there is a judge
         self._judging: Judging[Heard, Verdict] = Judging(background=judge_beside)
         self._folder = ps_model.scratch_dir()
         try:
@@ -154,7 +153,7 @@ class PocketsphinxEngine:
     @property
     def judge(self) -> WhisperJudge | None:
         """The second opinion, if there is one."""
-        return self._judge
+        return None if self._second is None else self._second.judge
 
     @property
     def stream_s(self) -> float:
@@ -385,7 +384,7 @@ class PocketsphinxEngine:
             # receiver, a miss costs more than a false accept: hear them out, at a higher bar.
             sound_alike = text
             text, segs = self._decode("cmds_only", audio)
-            heard_out = SAFE_COMMANDS if self._judge is None else SAFE_OVER_DECOY_WITH_JUDGE
+            heard_out = SAFE_COMMANDS if self._second is None else SAFE_OVER_DECOY_WITH_JUDGE
             if commands.command_for_phrase(text) not in heard_out:
                 return Verdict(None, sound_alike, 0.0, 0, f"{SOUND_ALIKE} {text!r}",
                                sounds_like=text or None)
