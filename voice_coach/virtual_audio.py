@@ -8,6 +8,7 @@ Manual use: `python -m voice_coach.virtual_audio start|stop` prints the environm
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
@@ -57,6 +58,7 @@ pcm.micfeed { type pulse; device "micfeed";     hint { show on; description "Vir
 """
 
 _start_error: str | None = None
+_launched: set[Path] = set()  # the servers this process brought up
 
 
 def environment(base: Path = BASE) -> dict[str, str]:
@@ -102,6 +104,7 @@ def start(base: Path = BASE) -> str | None:
     while time.monotonic() < deadline:
         if _pactl_ok():
             _start_error = None
+            _launched.add(base)
             _warm_up_monitor()
             return None
         time.sleep(0.05)
@@ -130,12 +133,16 @@ def _warm_up_monitor(timeout_s: float = 5.0) -> None:
 
 def ensure() -> str:
     """Use the sound server we are given (PULSE_SERVER: the tests', or the user's own choice),
-    or bring up ours. Returns a note to show; raises UserError if neither is there."""
+    or bring up ours. Returns a note to show; raises UserError if neither is there.
+    A server brought up here goes down when the program ends (one that was already running,
+    e.g. from `python -m voice_coach.virtual_audio start`, is left running)."""
     if os.environ.get("PULSE_SERVER"):
         return "using the sound server in PULSE_SERVER"
     error = start()
     if error:
         raise UserError(f"cannot start virtual audio devices: {error}")
+    if BASE in _launched:
+        atexit.register(stop)
     remove_room_echo()
     return "using private virtual audio devices (a PulseAudio null sink and microphone)"
 
