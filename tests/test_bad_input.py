@@ -105,13 +105,9 @@ NO_SOUND_ROWS = [
     ("no microphone", ["start", "quick"], "no microphone found; plug one in"),
     ("no microphone to check", ["listen"], "'start --engine keys'"),
     # The keyboard instead, but nothing to play on either.
-    pytest.param("no speaker", ["start", "quick", "--engine", "keys"],
-                 "no sound output device found", marks=pytest.mark.xfail(
-                     strict=False, reason="after this one clear line the process sometimes "
-                     "aborted on exit ('terminate called without an active exception', exit "
-                     "-6; once in CI on 'output device unknown' too): the C++ libraries ALSA's "
-                     "plugins load, torn down at exit. The program now exits before that "
-                     "teardown; tolerated here until CI runs show the abort gone")),
+    # (This one used to abort after its line, in the teardown of the C++ libraries ALSA's
+    # plugins load; the program now exits before it. Passed in every CI run since, ~30.)
+    ("no speaker", ["start", "quick", "--engine", "keys"], "no sound output device found"),
 ]
 
 
