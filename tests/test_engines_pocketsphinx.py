@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from voice_coach import bench_data, commands
-from voice_coach.audio_in import chunks, to_int16
+from voice_coach.audio_in import chunks, read_wav, to_int16
 from voice_coach.engines import ps_model, whisper_judge
 from voice_coach.engines.base import Detection
 from voice_coach.engines.pocketsphinx_engine import PocketsphinxEngine, _Candidate
@@ -147,6 +147,9 @@ def test_recogniser_process_traces_its_verdicts(verdict_trace) -> None:
     accepted = [r for r in rows if r["command"] == "stop"]
     assert [d.command for d in heard] == ["stop"] and len(accepted) == 1
     assert accepted[0]["reason"] == "ok" and ends[0] <= accepted[0]["at_s"] <= ends[0] + 1.0
+    # Beside it, the audio it was fed, to decode again offline (`listen --input`).
+    fed = read_wav(trace.with_suffix(".wav"))
+    assert np.array_equal(fed, np.concatenate(list(chunks(audio))))
 
 
 def test_the_recogniser_process_hands_over_a_command_without_waiting_for_more_audio() -> None:

@@ -54,8 +54,9 @@ def add_commands(sub: argparse._SubParsersAction, bench_sub: argparse._SubParser
                       help="let the microphone hear the speaker too, as in a room (the music "
                            "then reaches it from the speaker, as it would: --snr-db is unused)")
     live.add_argument("--keep", type=Path, metavar="DIR",
-                      help="keep the session's log (session.jsonl) and the recogniser's "
-                           "every verdict (verdicts.jsonl) in DIR")
+                      help="keep the session's log (session.jsonl), the recogniser's "
+                           "every verdict (verdicts.jsonl) and the audio it was fed "
+                           "(verdicts.wav) in DIR")
     live.set_defaults(func=run_bench_live)
 
     soak = bench_sub.add_parser("soak", help="a long spoken session: underruns, memory, CPU")

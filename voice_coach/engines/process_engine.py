@@ -13,6 +13,7 @@ import os
 import queue
 import sys
 import threading
+import wave
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -21,14 +22,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from .base import Detection
+from .base import SAMPLE_RATE, Detection
 
 START_TIMEOUT_S = 60.0
 # While no audio waits, look this often for commands whose second opinion came in (rather than
 # only with the next block, up to 100 ms later).
 READY_POLL_S = 0.02
 # A file to append each of the engine's verdicts to, one JSON line each (what it weighed and why
-# it turned it down): how a command missed in a live session is diagnosed.
+# it turned it down): how a command missed in a live session is diagnosed. Beside it (same
+# name, .wav) the audio the recogniser was fed, after echo removal: `voice-coach listen
+# --input` on it decodes the session's microphone again, offline.
 TRACE_ENV = "VOICE_COACH_TRACE_VERDICTS"
 
 
@@ -53,6 +56,33 @@ class _VerdictTrace:
         self._done = len(verdicts)
 
 
+class _AudioTrace:
+    """The recogniser's input, 16 kHz mono int16, as a WAV beside the verdict trace."""
+
+    def __init__(self, verdicts_path: str | None) -> None:
+        self._out: wave.Wave_write | None = None
+        if not verdicts_path:
+            return
+        try:
+            self._out = wave.open(  # noqa: SIM115 - closed when the recogniser ends
+                str(Path(verdicts_path).with_suffix(".wav")), "wb")
+        except OSError as err:
+            print(f"voice-coach: cannot write the heard audio beside {verdicts_path} "
+                  f"({err.strerror}); not recording it", file=sys.stderr)
+            return
+        self._out.setnchannels(1)
+        self._out.setsampwidth(2)
+        self._out.setframerate(SAMPLE_RATE)
+
+    def write(self, chunk: np.ndarray) -> None:
+        if self._out is not None:
+            self._out.writeframes(np.asarray(chunk, "<i2").tobytes())
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+
+
 def _serve(conn: Connection, name: str, model: Path | None) -> None:
     from .factory import make_engine
 
@@ -63,6 +93,16 @@ def _serve(conn: Connection, name: str, model: Path | None) -> None:
         return
     conn.send(("ready", engine.name))
     trace = _VerdictTrace(engine, os.environ.get(TRACE_ENV))
+    audio = _AudioTrace(os.environ.get(TRACE_ENV))
+    try:
+        _answer(conn, engine, trace, audio)
+    finally:
+        audio.close()
+
+
+def _answer(conn: Connection, engine: Any, trace: _VerdictTrace, audio: _AudioTrace) -> None:
+    """Feed the engine what comes over `conn` and send back what it hears, until told to
+    close or the parent goes away."""
     ready = getattr(engine, "ready", None)  # commands settled beside the stream (Whisper's)
     while True:
         if ready is not None and not conn.poll(READY_POLL_S):
@@ -75,6 +115,7 @@ def _serve(conn: Connection, name: str, model: Path | None) -> None:
         except EOFError:  # the parent went away
             return
         if kind == "feed":
+            audio.write(arg)
             heard = engine.feed(arg)
             trace.write_new()
             if heard:
