@@ -152,6 +152,16 @@ def test_recogniser_process_traces_its_verdicts(verdict_trace) -> None:
     assert np.array_equal(fed, np.concatenate(list(chunks(audio))))
 
 
+def test_audio_that_cannot_be_traced_is_said_once_and_listening_goes_on(tmp_path, capsys):
+    from voice_coach.engines.process_engine import _AudioTrace
+
+    trace = _AudioTrace(str(tmp_path / "no such folder" / "verdicts.jsonl"))
+    trace.write(np.zeros(1600, np.int16))
+    trace.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write the heard audio" in err[0]
+
+
 def test_the_recogniser_process_hands_over_a_command_without_waiting_for_more_audio() -> None:
     """Read only with the next block fed, a command waited up to a block in the pipe: a tenth
     of the 300 ms the acknowledgement has. A receiver gets it the moment it is decided."""

@@ -7,6 +7,7 @@ GIL; blocks go over a pipe (a 100 ms block is 3 KB), detections come back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -75,12 +76,21 @@ class _AudioTrace:
         self._out.setframerate(SAMPLE_RATE)
 
     def write(self, chunk: np.ndarray) -> None:
-        if self._out is not None:
+        # (writeframes also rewrites the header's length: the file is whole if we are killed)
+        if self._out is None:
+            return
+        try:
             self._out.writeframes(np.asarray(chunk, "<i2").tobytes())
+        except OSError as err:  # a diagnostic must never stop the listening
+            print(f"voice-coach: cannot write the heard audio ({err.strerror}); not recording "
+                  "it any more", file=sys.stderr)
+            self.close()
 
     def close(self) -> None:
-        if self._out is not None:
-            self._out.close()
+        out, self._out = self._out, None
+        if out is not None:
+            with contextlib.suppress(OSError):
+                out.close()
 
 
 def _serve(conn: Connection, name: str, model: Path | None) -> None:
