@@ -19,7 +19,7 @@ FIT_S = 5.0  # fit the delay's slope over the estimates of this long
 MIN_ESTIMATES = 5
 JUMP_SAMPLES = 16.0  # estimates this far (1 ms) off the fitted line: a jump (stall, reopen)
 MAX_SKEW = 2e-3  # clocks run at most this far apart; anything more is a mismeasure
-# The delay tracker measures over a window (2 s: echo.DelayEstimator) smoothed across looks
+# The delay tracker measures over a window (2 s: echo_adaptive.DelayEstimator) smoothed across looks
 # (~2 s more): what it says describes the reading of a few seconds ago. Estimates made across
 # a change of the reading (a move, a new skew) are not on one line: fitted, a step of 20
 # samples (500 ppm x 2.5 s) passed for a slope, and the follower swung between 410 and 930
