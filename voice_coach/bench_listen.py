@@ -144,20 +144,27 @@ class Score:
     extra: int = 0  # detections where no command was spoken
     delays: list[float] = field(default_factory=list)
     by_voice: dict[str, list[int]] = field(default_factory=dict)
+    by_phrase: dict[str, list[int]] = field(default_factory=dict)  # [hits, said]
 
 
-def score(run: Run, labels: list[tuple[float, float, str, str]], sc: Score) -> None:
+def score(run: Run, labels: list[tuple[float, float, str, str]], sc: Score,
+          phrases: list[str] | None = None) -> None:
+    """Count `run`'s hits, wrong and extra commands against `labels` (`phrases`: the words
+    of each, to count by phrase too)."""
     used: set[int] = set()
-    for start, end, cmd, voice in labels:
+    for k, (start, end, cmd, voice) in enumerate(labels):
         sc.total += 1
         hv = sc.by_voice.setdefault(voice, [0, 0])
         hv[1] += 1
+        hp = sc.by_phrase.setdefault(phrases[k], [0, 0]) if phrases else [0, 0]
+        hp[1] += 1
         found = [i for i, d in enumerate(run.detections)
                  if i not in used and start <= d.at_s <= end + MATCH_AFTER_S]
         right = [i for i in found if run.detections[i].command == cmd]
         if right:
             sc.hits += 1
             hv[0] += 1
+            hp[0] += 1
             sc.delays.append(run.detections[right[0]].at_s - end)
         elif found:
             sc.wrong += 1
@@ -213,6 +220,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
         recall: dict[str, float] = {}
         delays: list[float] = []
         per_voice: dict[str, dict[str, float]] = {}
+        by_phrase: dict[str, float] = {}
         wrong = extra = 0
         for cond, snr in CONDITIONS:
             sc = Score()
@@ -221,7 +229,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 run = run_engine(make, mix(st, snr, seed=k), [])
                 _noted(opinions, cond, st)
                 cpu, audio_s = cpu + run.cpu_s, audio_s + run.audio_s
-                score(run, st.labels, sc)
+                score(run, st.labels, sc, [st.words_before(a) for a, *_ in st.labels])
             recall[cond] = round(sc.hits / max(sc.total, 1), 3)
             delays += sc.delays
             wrong += sc.wrong
@@ -230,6 +238,10 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 per_voice.setdefault(v, {})[cond] = round(h / n, 2)
             log(f"{cond}: recall {recall[cond]} ({sc.hits}/{sc.total}), wrong {sc.wrong}, "
                 f"extra {sc.extra}")
+            if cond == "music10":  # where the target is: which phrases it loses
+                by_phrase = {p: round(h / n, 2) for p, (h, n) in sorted(sc.by_phrase.items())}
+                worst = sorted((h / n, p, h, n) for p, (h, n) in sc.by_phrase.items())[:8]
+                log("  fewest heard: " + ", ".join(f"{p!r} {h}/{n}" for _r, p, h, n in worst))
         over, barge_s, barge_cpu = _over_coach(make, ts, log, opinions)
         cpu, audio_s = cpu + barge_cpu, audio_s + barge_s
         fa, (free_s, free_cpu), fa_by = _false_accepts(make, ts, quick, log, opinions)
@@ -242,6 +254,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 round(float(np.mean([per_voice[v]["music10"] for v in held])), 3)
                 if held else None),
             "recall_by_voice": per_voice,
+            "recall_by_phrase_music10": by_phrase,
             "recall_barge_in_over_coach": over["barge_in"],
             "recall_any_over_coach": over["any"],
             "commands_per_condition": sum(len(v) for v in by_voice.values()),
