@@ -152,6 +152,8 @@ def test_recogniser_process_traces_its_verdicts(verdict_trace) -> None:
     assert np.array_equal(fed, np.concatenate(list(chunks(audio))))
 
 
+# (and nothing else: no "Exception ignored" traceback when the half-made file is collected)
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_audio_that_cannot_be_traced_is_said_once_and_listening_goes_on(tmp_path, capsys):
     from voice_coach.engines.process_engine import _AudioTrace
 

@@ -62,15 +62,19 @@ class _AudioTrace:
 
     def __init__(self, verdicts_path: str | None) -> None:
         self._out: wave.Wave_write | None = None
+        self._file: Any = None
         if not verdicts_path:
             return
         try:
-            self._out = wave.open(  # noqa: SIM115 - closed when the recogniser ends
-                str(Path(verdicts_path).with_suffix(".wav")), "wb")
+            # Opened here, not by wave.open(path): a Wave_write whose file failed to open
+            # prints an "Exception ignored" traceback when it is collected.
+            self._file = open(  # noqa: SIM115 - closed when the recogniser ends
+                Path(verdicts_path).with_suffix(".wav"), "wb")
         except OSError as err:
             print(f"voice-coach: cannot write the heard audio beside {verdicts_path} "
                   f"({err.strerror}); not recording it", file=sys.stderr)
             return
+        self._out = wave.open(self._file, "wb")  # noqa: SIM115 - as the file
         self._out.setnchannels(1)
         self._out.setsampwidth(2)
         self._out.setframerate(SAMPLE_RATE)
@@ -88,9 +92,11 @@ class _AudioTrace:
 
     def close(self) -> None:
         out, self._out = self._out, None
-        if out is not None:
-            with contextlib.suppress(OSError):
-                out.close()
+        with contextlib.suppress(OSError):
+            if out is not None:
+                out.close()  # (writes the header; the file it was given stays open)
+            if self._file is not None:
+                self._file.close()
 
 
 def _serve(conn: Connection, name: str, model: Path | None) -> None:
