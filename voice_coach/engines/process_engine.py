@@ -92,11 +92,16 @@ class _AudioTrace:
 
     def close(self) -> None:
         out, self._out = self._out, None
-        with contextlib.suppress(OSError):
+        file, self._file = self._file, None
+        try:
             if out is not None:
                 out.close()  # (writes the header; the file it was given stays open)
-            if self._file is not None:
-                self._file.close()
+        except OSError:
+            pass  # a full disk: what was written stays, under the last header written
+        finally:
+            if file is not None:
+                with contextlib.suppress(OSError):
+                    file.close()
 
 
 def _serve(conn: Connection, name: str, model: Path | None) -> None:
