@@ -19,7 +19,9 @@ music 20 dB.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
+import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,10 +169,30 @@ def _as_written(phrase: str) -> str:
     return " " + text[:1].upper() + text[1:] + end
 
 
+def _load_when_used(name: str) -> None:
+    """Let `import name` give a stand-in that imports the module on the first use of one of
+    its attributes. faster-whisper imports PyAV at once, for decoding audio files, which the
+    judge never asks of it; PyAV's FFmpeg libraries (x264, x265, dav1d ...) cost the
+    recogniser's process 23 MB. (The standard library's LazyLoader does not serve: on Python
+    3.11 an `import` statement reads the module's __spec__, which loads it.)"""
+    if name in sys.modules or importlib.util.find_spec(name) is None:
+        return
+    stand_in = types.ModuleType(name)
+
+    def load(attribute: str) -> object:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+        return getattr(importlib.import_module(name), attribute)
+
+    stand_in.__getattr__ = load  # type: ignore[method-assign]
+    sys.modules[name] = stand_in
+
+
 class WhisperJudge:
     """Scores candidate command phrases against short clips; one clip at a time."""
 
     def __init__(self, threads: int = 2, skip_hopeless: bool = True) -> None:
+        _load_when_used("av")
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
