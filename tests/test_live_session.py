@@ -193,3 +193,26 @@ def test_the_live_bench_matches_heard_commands_by_time():
     # A command heard long after it was said (more than CHIME_WAIT_S) is not that one.
     assert heard_by_time(spoken[:1], [{"t": 25.0, "command": "softer"}]) == ([False], 1)
     assert heard_by_time(spoken, []) == ([False] * 3, 0)
+
+
+def test_the_microphones_music_is_not_the_sessions_own_track():
+    """The end-to-end tests' microphone bed must not be a copy of what the session plays: the
+    echo canceller would take it for an echo (and could put the coach's voice into what the
+    recogniser hears). Its highest normalised correlation with the bundled track, at any lag
+    within a second, stays low."""
+    import numpy as np
+
+    from voice_coach import bench_data
+    from voice_coach.resampling import resample
+    from voice_coach.selfdrive import RATE, command_track, synthesize
+
+    track, _spoken = command_track([Cue(1.0, "next")], 12.0, music_snr_db=10)
+    speech = synthesize("next", Cue(1.0, "next").voice)
+    bed = track.astype(np.float64)
+    bed[RATE: RATE + len(speech)] = 0.0  # the command's span, left out
+    ours = resample(bench_data.music(12.0), 16000, RATE)[:len(bed)].astype(np.float64)
+    bed, ours = bed[2 * RATE:], ours[2 * RATE:]  # past the command
+    n = 1 << (2 * len(bed) - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(bed, n) * np.conj(np.fft.rfft(ours, n)), n)
+    lags = np.concatenate([corr[:RATE], corr[-RATE:]])
+    assert np.max(np.abs(lags)) / (np.linalg.norm(bed) * np.linalg.norm(ours)) < 0.2

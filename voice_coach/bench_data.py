@@ -186,12 +186,13 @@ def _load(path: Path) -> TestSet:
                         for i, m in enumerate(meta)])
 
 
-def music(seconds: float, seed: int = 7) -> np.ndarray:
+def music(seconds: float, seed: int = 7, bundled: bool = True) -> np.ndarray:
     """The bench's music bed, float32 at 16 kHz with an RMS of 1 (callers scale it to a
-    speech-to-music ratio): the project's bundled track when present, else a synthesized
-    stand-in (slow pad chords and a plucked melody: tonal, like speech)."""
-    for candidate in (Path(__file__).parent / "_data" / "music",
-                      Path(__file__).resolve().parent.parent / "music"):
+    speech-to-music ratio): the project's bundled track when present (and `bundled`), else a
+    synthesized stand-in (slow pad chords and a plucked melody: tonal, like speech)."""
+    folders = (Path(__file__).parent / "_data" / "music",
+               Path(__file__).resolve().parent.parent / "music") if bundled else ()
+    for candidate in folders:
         for f in sorted(candidate.glob("*.ogg")) + sorted(candidate.glob("*.wav")):
             x = _decode_any(f)
             if x is not None and len(x) > RATE:

@@ -68,7 +68,12 @@ def command_track(cues: Sequence[Cue], total_s: float,
         spoken.append(Spoken(cue.at_s, cue.at_s + len(clip) / RATE, cue.phrase,
                              command_for_phrase(cue.phrase)))
     if music_snr_db is not None and speech_parts:
-        music = resample(bench_data.music(total_s), bench_data.RATE, RATE)[: len(track)]
+        # Not the session's own track: played un-ducked and seconds out of step with it, the
+        # echo canceller took that copy for an echo of what it plays (the recogniser's input
+        # 8-10 dB under the microphone's for the first 20 s of a run), and so could put the
+        # coach's voice, which the microphone never had, into what the recogniser hears.
+        music = resample(bench_data.music(total_s, bundled=False), bench_data.RATE,
+                         RATE)[: len(track)]
         speech_rms = float(np.sqrt(np.mean(np.concatenate(speech_parts) ** 2)))
         music_rms = float(np.sqrt(np.mean(music ** 2))) + 1e-9
         track[: len(music)] += music * (speech_rms / music_rms) * 10 ** (-music_snr_db / 20)
