@@ -204,14 +204,12 @@ def test_the_microphones_music_is_not_the_sessions_own_track():
 
     from voice_coach import bench_data
     from voice_coach.resampling import resample
-    from voice_coach.selfdrive import RATE, command_track, synthesize
+    from voice_coach.selfdrive import RATE, command_track
 
     track, _spoken = command_track([Cue(1.0, "next")], 12.0, music_snr_db=10)
-    speech = synthesize("next", Cue(1.0, "next").voice)
-    bed = track.astype(np.float64)
-    bed[RATE: RATE + len(speech)] = 0.0  # the command's span, left out
-    ours = resample(bench_data.music(12.0), 16000, RATE)[:len(bed)].astype(np.float64)
-    bed, ours = bed[2 * RATE:], ours[2 * RATE:]  # past the command
+    ours = resample(bench_data.music(12.0), bench_data.RATE, RATE)[:len(track)]
+    # From 2 s on, past the command ("next" ends before 1.5 s): the bed alone.
+    bed, ours = track[2 * RATE:].astype(np.float64), ours[2 * RATE:].astype(np.float64)
     n = 1 << (2 * len(bed) - 1).bit_length()
     corr = np.fft.irfft(np.fft.rfft(bed, n) * np.conj(np.fft.rfft(ours, n)), n)
     lags = np.concatenate([corr[:RATE], corr[-RATE:]])
