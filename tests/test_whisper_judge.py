@@ -280,6 +280,23 @@ def test_stop_or_pause_heard_over_a_sound_alike_needs_whispers_word(judge) -> No
         assert _decode(PocketsphinxEngine(judge=judge), _over_music(["stop"], voice)) == ["stop"]
 
 
+def test_softer_heard_out_over_a_sound_alike_waits_for_whispers_confirmation(judge) -> None:
+    """"soft", "softly", "sofa" fit pocketsphinx's grammar better as "soft", yet it hears
+    "softer" out over it (a missed one costs more): Whisper must confirm those, and turns them
+    down. A "softer" that beat its sound-alikes still acts at once."""
+    for word, voice in (("softly", "awb"), ("soft", "kal16"), ("sofa", "kal16")):
+        audio = _over_music([word], voice)
+        assert _decode(PocketsphinxEngine(), audio) == ["softer"], (word, voice)
+        confirmations: list[str] = []
+        engine = PocketsphinxEngine(judge=_confirmations_noted(judge, confirmations))
+        assert _decode(engine, audio) == [], (word, voice, _weighed(engine))
+        assert confirmations, (word, voice)
+    confirmations = []
+    engine = PocketsphinxEngine(judge=_confirmations_noted(judge, confirmations))
+    assert _decode(engine, _over_music(["softer"], "kal16")) == ["softer"], _weighed(engine)
+    assert confirmations == []
+
+
 def test_over_the_coach_whisper_holds_all_but_the_barge_in_commands_strictly(judge) -> None:
     """What is left of the coach's voice after echo removal is speech: Whisper wrote "keep
     going" into its prepare step (CI's self-trigger test). Over the coach, only the barge-in

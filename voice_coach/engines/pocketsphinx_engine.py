@@ -44,6 +44,7 @@ COACH_ISO_DB = 4.0  # and this much more while the coach talks (its sentences ru
 # With Whisper at hand, only "softer" is heard over a sound-alike without it: a false "stop" or
 # "pause" halts the session. Asking Whisper instead, the bench's near-miss words ("stock", "pose",
 # "top") gave 35 false commands in 396 s before, 28 after (recall at 10 dB 250 -> 251 of 318).
+# Such a "softer" is then confirmed by Whisper (`second_opinion`).
 SAFE_OVER_DECOY_WITH_JUDGE = frozenset({"softer"})
 SAFE_OVER_DECOY = 8.0  # the higher bar: added to their usual likelihood-ratio bar
 DENOISE_BELOW_DB = 30.0  # clean the audio when the utterance rises less than this over the bed
@@ -378,7 +379,7 @@ class PocketsphinxEngine:
             background = self._ring_slice(utt.start - int(DENOISE_BACKGROUND_S * SAMPLE_RATE), w0)
             audio = denoise.clean(audio, denoise.background_spectrum(background))
         text, segs = self._decode("cmds", audio)
-        bar_raise = 0.0
+        bar_raise, sound_alike = 0.0, None
         if text in self._decoys:
             # A word that sounds like a command fits better. For the commands that protect the
             # receiver, a miss costs more than a false accept: hear them out, at a higher bar.
@@ -425,7 +426,8 @@ class PocketsphinxEngine:
         llr = (word_ll - phone_ll) * SCORE_SCALE / frames
         if llr < bar:
             return Verdict(None, text, llr, frames, "llr below bar", iso)
-        return Verdict(parsed.command, text, llr, frames, "ok", iso)
+        return Verdict(parsed.command, text, llr, frames, "ok", iso,
+                       over_sound_alike=sound_alike)
 
 
 def _confidence(verdict: Verdict) -> float:

@@ -41,6 +41,9 @@ class Verdict:
     reason: str  # "ok" or why it was rejected
     iso_db: float = 0.0
     sounds_like: str | None = None  # the command phrase a sound-alike fitted better than
+    # An accepted command heard out over a word that sounds like it and fitted better ("sofa"
+    # for "softer"): the sound-alike.
+    over_sound_alike: str | None = None
 
 
 def named_by_whisper(opinion: Opinion, verdict: Verdict) -> Verdict:
