@@ -111,6 +111,11 @@ def test_stop_proposed_by_pocketsphinx_may_fall_further_short_of_whispers_spelli
     assert decide(watch, safe=frozenset({"stop"})).command is None
     assert decide(Hearing({"stop": -4.1}, -9.2, "Stop, please.", -2.6, ""),
                   safe=frozenset({"stop"})).command == "stop"
+    # A "stopper" (music 10 dB): Whisper wrote a longer word that begins with the command.
+    stopper = Hearing({"stop": -4.3}, -7.7, "Stopper.", -2.8, "")
+    assert decide(stopper, safe=frozenset({"stop"})).command is None
+    assert decide(Hearing({"stop": -4.3}, -7.7, "Stop!", -2.8, ""),
+                  safe=frozenset({"stop"})).command == "stop"
     # A live "stop" over music: Whisper wrote "Let's tap." (-1.6) and scored "stop" -3.7.
     tap = Hearing({"stop": -3.7}, -8.0, "Let's tap.", -1.6, "")
     assert decide(tap, safe=frozenset({"stop", "pause", "softer"})).command == "stop"
