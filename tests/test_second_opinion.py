@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voice_coach.engines.second_opinion import UNCONFIRMED_MIN_LLR, SecondOpinion
+from voice_coach.engines.second_opinion import SecondOpinion
 from voice_coach.engines.utterance import Utterance
 from voice_coach.engines.verdict import Heard, Verdict
 
@@ -27,18 +27,13 @@ def _ok(command: str, llr: float, over: str | None = None) -> Verdict:
     return Verdict(command, command, llr, 60, "ok", 10.0, over_sound_alike=over)
 
 
-def test_a_sure_stop_pause_softer_or_next_by_name_acts_at_once() -> None:
+def test_stop_pause_softer_or_next_by_name_act_at_once() -> None:
     for command in ("stop", "pause", "softer", "next"):
-        verdict = _ok(command, -5.0)
+        verdict = _ok(command, -20.0)  # a weak fit, yet by name (a real "pause" live: -17)
         assert _question(verdict) is verdict
 
 
-def test_a_doubtful_one_waits_for_whisper() -> None:
-    # The bench's near misses passed the verifier at -12 to -28 ("stopwatch" as stop at -27.8,
-    # "hard" as pause at -14.1); most real ones by name at -10 and up.
-    assert callable(_question(_ok("stop", UNCONFIRMED_MIN_LLR - 2.0)))
-    assert callable(_question(_ok("pause", -14.1)))
-    # ... and so does one heard out over a word that sounds like it and fitted better.
+def test_softer_heard_out_over_a_sound_alike_waits_for_whisper() -> None:
     assert callable(_question(_ok("softer", 0.0, over="soft")))
 
 
