@@ -3,6 +3,8 @@ the question is decided before Whisper is asked anything)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from voice_coach.engines.second_opinion import SecondOpinion
@@ -18,7 +20,8 @@ class _NoWhisper:
 
 
 def _question(verdict: Verdict, coach: bool = False) -> Verdict | object:
-    second = SecondOpinion(_NoWhisper(), rivals={}, mixups={}, suggestable=[])  # type: ignore[arg-type]
+    judge: Any = _NoWhisper()
+    second = SecondOpinion(judge, rivals={}, mixups={}, suggestable=[])
     heard = Heard(Utterance(16_000, 24_000, True, 20.0), coach, np.zeros(12_800, np.int16))
     return second.question(heard, verdict, [verdict.text], lambda audio: verdict.text)
 
