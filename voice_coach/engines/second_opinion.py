@@ -33,8 +33,8 @@ UNCONFIRMED = SAFE_COMMANDS | {"next"}
 # ... unless a word that sounds like it fitted better and the verifier heard the command out
 # over it (for "softer" only): on the whole bench 9 of the 22 false commands from near-miss
 # words came so ("soft", "softly", "sofa", "stopper", "father"); confirmed by Whisper, all 9 were
-# turned down, and 2 of the 36 real "softer" at music 20 and 10 dB lost (one voice's, heard out
-# over "soft": Whisper wrote "So after...", "Soft, good."). Not a bar on the likelihood ratio:
+# turned down, and 1 of the 18 real "softer" at music 20 dB lost (heard out over "soft": Whisper
+# wrote "So after..."; at 10 dB none). Not a bar on the likelihood ratio:
 # "hard" and "paws" passed as pause at -14.1 and -14.5, but real ones by name came as low (-13.6
 # to -21 on the bench, -17 live): live, over the room's echo, such a "pause" waited for Whisper
 # and was lost ("Class.").
