@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .clock_drift import vertex_offset
@@ -29,26 +30,34 @@ class DelayEstimator:
         self.rate = rate
         self.max_lag = int(rate * max_delay_ms / 1000)
         self.window = max(int(rate * window_s), 2 * self.max_lag)
-        n = 1 << (2 * self.window - 1).bit_length()
+        # Long enough that no lag wraps around into 0..max_lag; a size FFTs are fast at, not
+        # the next power of two (40500 points for 2 s, not 65536).
+        n = scipy.fft.next_fast_len(self.window + self.max_lag + 1, real=True)
         self.n_fft = n
         freqs = np.fft.rfftfreq(n, 1.0 / rate)
         # Below 100 Hz is room rumble and hum; above 7 kHz our speech and music carry little.
-        self.band = (freqs > 100) & (freqs < min(7000.0, 0.45 * rate))
-        self.cross = np.zeros(n // 2 + 1, np.complex128)
+        # Only the bins between are kept (the weighting is zero elsewhere).
+        band = np.flatnonzero((freqs > 100) & (freqs < min(7000.0, 0.45 * rate)))
+        self._band = slice(int(band[0]), int(band[-1]) + 1)
+        self.cross = np.zeros(len(band), np.complex64)
+        self._weighted = np.zeros(n // 2 + 1, np.complex64)
         self.confidence = 0.0
 
     def update(self, mic: np.ndarray, ref: np.ndarray) -> float | None:
         """Feed the latest window of both signals; returns the delay in samples when confident."""
         if np.mean(ref ** 2) < PLAYED_ABOVE or np.mean(mic ** 2) < HEARD_ABOVE:
             return None  # nothing played or nothing heard: no information about the delay
-        spec_m = np.fft.rfft(mic, self.n_fft)
-        spec_r = np.fft.rfft(ref, self.n_fft)
-        self.cross = 0.6 * self.cross + 0.4 * spec_m * np.conj(spec_r)
+        # Single precision: this runs up to four times a second live, and a peak's place
+        # needs no more (measured: within 0.05 sample of double precision's estimate).
+        spec_m = scipy.fft.rfft(mic.astype(np.float32), self.n_fft)[self._band]
+        spec_r = scipy.fft.rfft(ref.astype(np.float32), self.n_fft)[self._band]
+        self.cross *= 0.6
+        self.cross += 0.4 * spec_m * np.conj(spec_r)
         mag = np.abs(self.cross)
         # PHAT whitens the spectrum so tonal music does not smear the peak; beta < 1 keeps a
         # little weight on strong bins, which is more robust when most bins hold only noise.
-        weighted = np.where(self.band, self.cross / (mag ** 0.8 + 1e-12 * mag.max() + 1e-30), 0)
-        corr = np.abs(np.fft.irfft(weighted, self.n_fft)[: self.max_lag + 1])
+        self._weighted[self._band] = self.cross / (mag ** 0.8 + 1e-12 * mag.max() + 1e-30)
+        corr = np.abs(scipy.fft.irfft(self._weighted, self.n_fft)[: self.max_lag + 1])
         peak = int(np.argmax(corr))
         self.confidence = float(corr[peak] / (np.std(corr) + 1e-30))
         # A maximum on the range's edge is no peak found: the echo lies beyond it. Live, three
@@ -56,7 +65,8 @@ class DelayEstimator:
         if self.confidence < 8.0 or peak in (0, self.max_lag):
             return None
         # A sub-sample estimate (the peak is inside the range: checked above).
-        return peak + vertex_offset(corr[peak - 1], corr[peak], corr[peak + 1])
+        return peak + vertex_offset(float(corr[peak - 1]), float(corr[peak]),
+                                    float(corr[peak + 1]))
 
 
 class AdaptiveCanceller:
