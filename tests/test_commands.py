@@ -101,6 +101,16 @@ def test_a_phrase_wrapped_in_filler_words_is_still_the_command() -> None:
     assert commands.carried_phrase("Please.") is None
 
 
+def test_a_complaint_around_a_pain_word_is_still_pain() -> None:
+    assert commands.carried_phrase("That's too hard.") == "too hard"
+    assert commands.carried_phrase("Ouch, that hurts!") == "that hurts"
+    assert commands.carried_phrase("It is way too much.") == "too much"
+    # ... but only around pain words: a description is no request.
+    assert commands.carried_phrase("It's harder.") is None
+    assert commands.carried_phrase("That's too hard to reach.") is None
+    assert commands.carried_phrase("My head hurts.") is None
+
+
 def test_contrary_commands_pair_up_both_ways() -> None:
     assert commands.CONTRARY["harder"] == "softer" and commands.CONTRARY["softer"] == "harder"
     assert all(commands.CONTRARY[b] == a for a, b in commands.CONTRARY.items())

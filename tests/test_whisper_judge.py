@@ -406,6 +406,17 @@ def test_a_command_wrapped_in_filler_words_is_heard_and_a_sentence_is_not(judge)
     assert _decode(engine, audio) == []
 
 
+def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
+    """"That's too hard" and "ouch, that hurts" are pain said the way people say it: more
+    words than the pain phrase, which pocketsphinx turns down or takes for another phrase and
+    Whisper writes whole. A sentence that only holds a pain phrase is none ("my head hurts")."""
+    said = ["that's too hard", "ouch that hurts", "my head hurts"]
+    for voice in ("awb", "slt"):
+        engine = PocketsphinxEngine(judge=judge)
+        heard = _decode(engine, _over_music(said, voice, snr_db=20.0))
+        assert heard == ["softer", "softer"], (voice, _weighed(engine))
+
+
 @pytest.mark.parametrize("said, accepted_as, voices, command", [
     ("louder", "lighter", ("slt", "rms"), "louder"),  # the live mix-up: a wrong softer
     ("lighter", "louder", ("awb", "slt", "rms"), "softer"),

@@ -111,17 +111,24 @@ def parse(text: str) -> Parsed | None:
 FILLERS: frozenset[str] = frozenset({
     "please", "a", "the", "bit", "little", "okay", "ok", "um", "uh", "er", "oh", "yeah", "just",
     "now", "that", "can", "could", "you", "go"})
+# Around a pain word more may be said and it is still pain ("that's way too hard", "ouch, that
+# hurts", "it is too much"): a complaint, not a story, and a false "softer" costs little. Not for
+# the other commands: "it's harder" describes; "that's too hard" asks.
+PAIN_FILLERS: frozenset[str] = FILLERS | {
+    "that's", "it's", "it", "this", "is", "way", "really", "so", "ah", "ooh", "hey", "ouch", "ow"}
 
 
 def carried_phrase(text: str) -> str | None:
     """The command phrase `text` holds with nothing but FILLERS around it ("A little harder."
-    holds "harder"), the longest if several; None if there is none, or more than fillers."""
+    holds "harder"; PAIN_FILLERS around a pain phrase), the longest if several; None if there
+    is none, or more than fillers."""
     words = normalize(text)
     for phrase in sorted(_PHRASE_TO_COMMAND, key=lambda p: -len(p.split())):
         n = len(phrase.split())
+        around = PAIN_FILLERS if phrase in _PAIN else FILLERS
         for i in range(len(words) - n + 1):
             if (" ".join(words[i:i + n]) == phrase
-                    and all(w in FILLERS for w in words[:i] + words[i + n:])):
+                    and all(w in around for w in words[:i] + words[i + n:])):
                 return phrase
     return None
 
