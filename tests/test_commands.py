@@ -111,6 +111,22 @@ def test_a_complaint_around_a_pain_word_is_still_pain() -> None:
     assert commands.carried_phrase("My head hurts.") is None
 
 
+def test_the_words_that_complete_a_command_are_the_command() -> None:
+    assert commands.carried_phrase("Wait a second.") == "wait"
+    assert commands.carried_phrase("Hold on a minute.") == "hold on"
+    assert commands.carried_phrase("Next one.") == "next"
+    assert commands.carried_phrase("Go back one step.") == "go back"
+    assert commands.carried_phrase("Stop right there.") == "stop"
+    assert commands.carried_phrase("Turn the music up.") == "music up"
+    # ... for that command only: "one" completes no "harder", "second" no "next".
+    assert commands.carried_phrase("Harder one.") is None
+    assert commands.carried_phrase("Next second.") is None
+    assert commands.carried_phrase("Stop the music.") is None
+    # What Whisper wrote for near misses: "stopper", "backpack".
+    assert commands.carried_phrase("Stop it.") is None
+    assert commands.carried_phrase("Back back") is None
+
+
 def test_contrary_commands_pair_up_both_ways() -> None:
     assert commands.CONTRARY["harder"] == "softer" and commands.CONTRARY["softer"] == "harder"
     assert all(commands.CONTRARY[b] == a for a, b in commands.CONTRARY.items())

@@ -417,6 +417,17 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
         assert heard == ["softer", "softer"], (voice, _weighed(engine))
 
 
+def test_a_command_said_with_the_words_that_complete_it_is_heard(judge) -> None:
+    """"Wait a second", "next one", "go back one step": people finish a command so. Whisper
+    writes them whole; the words around are the command's own (commands.CARRIERS)."""
+    said = ["wait a second", "next one", "go back one step", "hold on a minute"]
+    for voice in ("awb", "slt"):
+        engine = PocketsphinxEngine(judge=judge)
+        heard = _decode(engine, _over_music(said, voice, snr_db=20.0))
+        assert _all_but_one_in_order(heard, ["pause", "next", "back", "pause"]), (
+            voice, heard, _weighed(engine))
+
+
 @pytest.mark.parametrize("said, accepted_as, voices, command", [
     ("louder", "lighter", ("slt", "rms"), "louder"),  # the live mix-up: a wrong softer
     ("lighter", "louder", ("awb", "slt", "rms"), "softer"),
