@@ -131,3 +131,14 @@ def test_contrary_commands_pair_up_both_ways() -> None:
     assert commands.CONTRARY["harder"] == "softer" and commands.CONTRARY["softer"] == "harder"
     assert all(commands.CONTRARY[b] == a for a, b in commands.CONTRARY.items())
     assert set(commands.CONTRARY) <= set(commands.NAMES)
+
+
+def test_typed_phrasings_of_the_bench_name_their_command() -> None:
+    """What the listening bench's phrasings mean, typed: each one that holds a table phrase
+    parses to the command it is labelled with."""
+    from voice_coach.bench_data import PHRASINGS
+
+    for text, command in PHRASINGS:
+        assert command in commands.NAMES
+        parsed = commands.parse(text)
+        assert parsed is None or parsed.command == command, (text, parsed)

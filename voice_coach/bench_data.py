@@ -47,6 +47,21 @@ NEAR_MISSES = ("hard", "soft", "text", "neck", "nest", "stock", "loud", "softly"
                "father", "deep", "press", "sofa", "faster car", "later", "mother", "hotter",
                "copper", "stopwatch", "ladder", "louder music", "go home", "well done")
 
+# Commands as people say them, with more words than the table's phrase: politeness, complaint,
+# the words that complete a command (commands.CARRIERS) and some the listener does not know
+# ("let's carry on", "one moment"). The first eleven shaped those word lists; the rest did not.
+PHRASINGS: tuple[tuple[str, str], ...] = (
+    ("softer please", "softer"), ("a bit softer", "softer"), ("a little harder", "harder"),
+    ("next please", "next"), ("that's too hard", "softer"), ("ouch that hurts", "softer"),
+    ("wait a second", "pause"), ("hold on a second", "pause"), ("next one", "next"),
+    ("go back one", "back"), ("turn the music down", "quieter"),
+    ("a little lighter please", "softer"), ("could you go a bit gentler", "softer"),
+    ("it's way too much", "softer"), ("okay that's enough", "stop"), ("just a minute", "pause"),
+    ("stop right there", "stop"), ("next step please", "next"), ("can you repeat that", "repeat"),
+    ("turn the music up a bit", "louder"), ("let's carry on", "resume"),
+    ("one moment please", "pause"), ("please slow down", "slower"), ("go back a step", "back"),
+)
+
 # Things a receiver says that are not commands.
 CHATTER = (
     "that feels really nice", "i had such a long day at work", "mm that is lovely",
@@ -139,8 +154,18 @@ def _items(quick: bool) -> list[tuple[str, str, str | None]]:
 
 def build(cache_root: Path, quick: bool) -> TestSet:
     """Synthesize (or load from cache) every clip for every available voice."""
-    voices = available_voices(quick)
-    items = _items(quick)
+    return _built(cache_root, available_voices(quick), _items(quick), with_human=True)
+
+
+def build_phrasings(cache_root: Path) -> list[Clip]:
+    """PHRASINGS said by every available voice (synthesized once, then cached)."""
+    items: list[tuple[str, str, str | None]] = [("phrasing", text, command)
+                                                for text, command in PHRASINGS]
+    return _built(cache_root, available_voices(False), items, with_human=False).clips
+
+
+def _built(cache_root: Path, voices: list[tuple[str, str, int]],
+           items: list[tuple[str, str, str | None]], with_human: bool) -> TestSet:
     key = hashlib.sha256(json.dumps([voices, items, 3]).encode()).hexdigest()[:16]
     path = cache_root / f"testset-{key}.npz"
     if path.exists():
@@ -152,7 +177,8 @@ def build(cache_root: Path, quick: bool) -> TestSet:
             for kind, text, cmd in items:
                 _synth(engine, voice, wpm, text, wav)
                 ts.clips.append(Clip(kind, text, f"{engine}:{voice}", trim(read_wav(wav)), cmd))
-    ts.clips += human_clips()
+    if with_human:
+        ts.clips += human_clips()
     cache_root.mkdir(parents=True, exist_ok=True)
     _save(ts, path)
     return ts

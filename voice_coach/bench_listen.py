@@ -242,6 +242,10 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 by_phrase = {p: round(h / n, 2) for p, (h, n) in sorted(sc.by_phrase.items())}
                 worst = sorted((h / n, p, h, n) for p, (h, n) in sc.by_phrase.items())[:8]
                 log("  fewest heard: " + ", ".join(f"{p!r} {h}/{n}" for _r, p, h, n in worst))
+        phrasings = None
+        if not quick:
+            phrasings, ph_s, ph_cpu = _phrasings(make, cache, log, opinions)
+            cpu, audio_s = cpu + ph_cpu, audio_s + ph_s
         over, barge_s, barge_cpu = _over_coach(make, ts, log, opinions)
         cpu, audio_s = cpu + barge_cpu, audio_s + barge_s
         fa, (free_s, free_cpu), fa_by = _false_accepts(make, ts, quick, log, opinions)
@@ -255,6 +259,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 if held else None),
             "recall_by_voice": per_voice,
             "recall_by_phrase_music10": by_phrase,
+            "recall_phrasings_music10": phrasings,
             "recall_barge_in_over_coach": over["barge_in"],
             "recall_any_over_coach": over["any"],
             "commands_per_condition": sum(len(v) for v in by_voice.values()),
@@ -271,6 +276,23 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
     result["engine_alone_peak_rss_mb"] = engine_alone_rss_mb(engine_name)
     result["wall_s"] = round(time.time() - t0, 1)
     return result
+
+
+def _phrasings(make: Callable[[], Engine], cache: Path, log: Callable[[str], None],
+               opinions: OpinionLog | None) -> tuple[float, float, float]:
+    """(recall, audio s, CPU s) of commands said with more words than the table's phrase
+    (bench_data.PHRASINGS), every voice, music 10 dB under them."""
+    clips = bench_data.build_phrasings(cache)
+    st = assemble(clips, seed=400)
+    run = run_engine(make, mix(st, 10.0, seed=400), [])
+    _noted(opinions, "phrasings", st)
+    sc = Score()
+    score(run, st.labels, sc, [st.words_before(a) for a, *_ in st.labels])
+    recall = round(sc.hits / max(sc.total, 1), 3)
+    worst = sorted((h / n, p, h, n) for p, (h, n) in sc.by_phrase.items())[:6]
+    log(f"phrasings, music10: recall {recall} ({sc.hits}/{sc.total}), wrong {sc.wrong}; "
+        "fewest heard: " + ", ".join(f"{p!r} {h}/{n}" for _r, p, h, n in worst))
+    return recall, run.audio_s, run.cpu_s
 
 
 def _over_coach(make: Callable[[], Engine], ts: bench_data.TestSet, log: Callable[[str], None],
