@@ -125,6 +125,7 @@ def test_the_words_that_complete_a_command_are_the_command() -> None:
     # What Whisper wrote for near misses: "stopper", "backpack".
     assert commands.carried_phrase("Stop it.") is None
     assert commands.carried_phrase("Back back") is None
+    assert commands.carried_phrase("Louder music.") is None  # a near miss of the bench's
 
 
 def test_contrary_commands_pair_up_both_ways() -> None:

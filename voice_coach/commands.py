@@ -127,8 +127,8 @@ CARRIERS: dict[str, frozenset[str]] = {
     "next": frozenset({"one", "step"}),
     "back": frozenset({"one", "step"}),
     "stop": frozenset({"there", "right"}),
-    "louder": frozenset({"turn", "more", "music"}),
-    "quieter": frozenset({"turn", "more", "music"}),
+    "louder": frozenset({"turn", "more"}),
+    "quieter": frozenset({"turn", "more"}),
 }
 
 
