@@ -119,14 +119,13 @@ PAIN_FILLERS: frozenset[str] = FILLERS | {
 # Words that complete one command's phrases the way people say them: "wait a second", "hold on
 # a minute", "next one", "go back one step", "turn the music up". Over music at 10 dB Whisper
 # wrote these whole (fit -0.5 to -1.7) and none was heard: the words around were no fillers.
-# Said with these, the command means what it means alone. Not "stop it" nor a command said
-# twice: Whisper wrote "Stop it." for "stopper" and "Back back" for "backpack" (4 false
-# commands in the bench's near-miss words over music).
+# Said with these, the command means what it means alone. None for "stop" (it ends the
+# session), nor a command said twice: for near-miss words over music Whisper wrote "Stop it."
+# and "Stop there." ("stopper"), and "Back back" ("backpack").
 CARRIERS: dict[str, frozenset[str]] = {
     "pause": frozenset({"second", "sec", "minute", "moment", "one"}),
     "next": frozenset({"one", "step"}),
     "back": frozenset({"one", "step"}),
-    "stop": frozenset({"there", "right"}),
     "louder": frozenset({"turn", "more"}),
     "quieter": frozenset({"turn", "more"}),
 }
