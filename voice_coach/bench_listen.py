@@ -240,8 +240,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 f"extra {sc.extra}")
             if cond == "music10":  # where the target is: which phrases it loses
                 by_phrase = {p: round(h / n, 2) for p, (h, n) in sorted(sc.by_phrase.items())}
-                worst = sorted((h / n, p, h, n) for p, (h, n) in sc.by_phrase.items())[:8]
-                log("  fewest heard: " + ", ".join(f"{p!r} {h}/{n}" for _r, p, h, n in worst))
+                log("  fewest heard: " + _fewest_heard(sc, 8))
         phrasings = None
         if not quick:
             phrasings, ph_s, ph_cpu = _phrasings(make, cache, log, opinions)
@@ -289,10 +288,15 @@ def _phrasings(make: Callable[[], Engine], cache: Path, log: Callable[[str], Non
     sc = Score()
     score(run, st.labels, sc, [st.words_before(a) for a, *_ in st.labels])
     recall = round(sc.hits / max(sc.total, 1), 3)
-    worst = sorted((h / n, p, h, n) for p, (h, n) in sc.by_phrase.items())[:6]
     log(f"phrasings, music10: recall {recall} ({sc.hits}/{sc.total}), wrong {sc.wrong}; "
-        "fewest heard: " + ", ".join(f"{p!r} {h}/{n}" for _r, p, h, n in worst))
+        "fewest heard: " + _fewest_heard(sc, 6))
     return recall, run.audio_s, run.cpu_s
+
+
+def _fewest_heard(sc: Score, k: int) -> str:
+    """The k phrases heard least often, as "'phrase' hits/said"."""
+    worst = sorted((h / n, p, h, n) for p, (h, n) in sc.by_phrase.items())[:k]
+    return ", ".join(f"{p!r} {h}/{n}" for _r, p, h, n in worst)
 
 
 def _over_coach(make: Callable[[], Engine], ts: bench_data.TestSet, log: Callable[[str], None],

@@ -129,6 +129,10 @@ CARRIERS: dict[str, frozenset[str]] = {
     "louder": frozenset({"turn", "more"}),
     "quieter": frozenset({"turn", "more"}),
 }
+# What may be said around each phrase, longest phrases first (carried_phrase).
+_AROUND: dict[str, frozenset[str]] = {
+    p: (PAIN_FILLERS if p in _PAIN else FILLERS) | CARRIERS.get(c, frozenset())
+    for p, c in sorted(_PHRASE_TO_COMMAND.items(), key=lambda pc: -len(pc[0].split()))}
 
 
 def carried_phrase(text: str) -> str | None:
@@ -136,10 +140,8 @@ def carried_phrase(text: str) -> str | None:
     holds "harder"), PAIN_FILLERS around a pain phrase, or its command's CARRIERS; the longest
     if several; None if there is none, or more than that."""
     words = normalize(text)
-    for phrase in sorted(_PHRASE_TO_COMMAND, key=lambda p: -len(p.split())):
+    for phrase, around in _AROUND.items():
         n = len(phrase.split())
-        around = ((PAIN_FILLERS if phrase in _PAIN else FILLERS)
-                  | CARRIERS.get(_PHRASE_TO_COMMAND[phrase], frozenset()))
         for i in range(len(words) - n + 1):
             if (" ".join(words[i:i + n]) == phrase
                     and all(w in around for w in words[:i] + words[i + n:])):
