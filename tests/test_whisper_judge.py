@@ -428,6 +428,19 @@ def test_a_command_said_with_the_words_that_complete_it_is_heard(judge) -> None:
             voice, heard, _weighed(engine))
 
 
+def test_other_ways_of_asking_for_a_pause_and_lets_are_heard(judge) -> None:
+    """"Hang on", "one moment please", "just a minute" ask for a pause as plainly as "wait"
+    (phrases of the table), and "let's" asks as politely as "please" ("let's carry on"); a
+    sentence with those words in it is still none ("let's talk about it later")."""
+    said = ["hang on", "one moment please", "let's talk about it later", "just a minute",
+            "let's carry on"]
+    for voice in ("awb", "slt"):
+        engine = PocketsphinxEngine(judge=judge)
+        heard = _decode(engine, _over_music(said, voice, snr_db=20.0))
+        assert _all_but_one_in_order(heard, ["pause", "pause", "pause", "resume"]), (
+            voice, heard, _weighed(engine))
+
+
 @pytest.mark.parametrize("said, accepted_as, voices, command", [
     ("louder", "lighter", ("slt", "rms"), "louder"),  # the live mix-up: a wrong softer
     ("lighter", "louder", ("awb", "slt", "rms"), "softer"),

@@ -30,7 +30,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
     Command("repeat", ("repeat", "say again", "say that again", "what was that"),
             "say the current step again"),
-    Command("pause", ("pause", "wait", "hold on"), "pause the timer and the voice"),
+    Command("pause", ("pause", "wait", "hold on", "hang on", "one moment", "just a minute"),
+            "pause the timer and the voice"),
     Command("resume", ("resume", "carry on", "keep going"), "carry on after a pause"),
     Command("stop", ("stop", "end session", "that's enough", "finish"), "end the session"),
     Command("louder", ("louder", "music up", "volume up"), "music louder"),
@@ -110,7 +111,7 @@ def parse(text: str) -> Parsed | None:
 # ("my back is tight", "don't stop") is not a command at all.
 FILLERS: frozenset[str] = frozenset({
     "please", "a", "the", "bit", "little", "okay", "ok", "um", "uh", "er", "oh", "yeah", "just",
-    "now", "that", "can", "could", "you", "go"})
+    "now", "that", "can", "could", "you", "go", "let's"})
 # Around a pain word more may be said and it is still pain ("that's way too hard", "ouch, that
 # hurts", "it is too much"): a complaint, not a story, and a false "softer" costs little. Not for
 # the other commands: "it's harder" describes; "that's too hard" asks.
