@@ -25,6 +25,11 @@ from voice_coach import commands
     ("hang on", "pause", False),
     ("one moment please", "pause", False),
     ("just a minute", "pause", False),
+    ("ease off", "softer", False),
+    ("say it again", "repeat", False),
+    ("turn it up", "louder", False),
+    ("turn it down", "quieter", False),
+    ("it's too loud", "quieter", False),
     ("carry on", "resume", False),
     ("that's enough", "stop", False),
     ("That\u2019s enough", "stop", False),  # curly apostrophe from a phone keyboard
@@ -115,6 +120,9 @@ def test_a_complaint_around_a_pain_word_is_still_pain() -> None:
     assert commands.carried_phrase("It's harder.") is None
     assert commands.carried_phrase("That's too hard to reach.") is None
     assert commands.carried_phrase("My head hurts.") is None
+    # "Too loud" is a complaint too, about the music.
+    assert commands.carried_phrase("It's way too loud.") == "too loud"
+    assert commands.carried_phrase("The music is too loud for me.") is None
 
 
 def test_the_words_that_complete_a_command_are_the_command() -> None:

@@ -441,6 +441,18 @@ def test_other_ways_of_asking_for_a_pause_and_lets_are_heard(judge) -> None:
             voice, heard, _weighed(engine))
 
 
+def test_more_everyday_phrases_are_heard(judge) -> None:
+    """"It's too loud" complains about the music the way "that's too hard" does about the
+    pressure; "turn it down" and "say it again" are what people say for quieter and repeat.
+    "It's louder" describes: none."""
+    said = ["it's too loud", "it's louder", "turn it down please", "say it again"]
+    for voice in ("awb", "slt"):
+        engine = PocketsphinxEngine(judge=judge)
+        heard = _decode(engine, _over_music(said, voice, snr_db=20.0))
+        assert _all_but_one_in_order(heard, ["quieter", "quieter", "repeat"]), (
+            voice, heard, _weighed(engine))
+
+
 @pytest.mark.parametrize("said, accepted_as, voices, command", [
     ("louder", "lighter", ("slt", "rms"), "louder"),  # the live mix-up: a wrong softer
     ("lighter", "louder", ("awb", "slt", "rms"), "softer"),

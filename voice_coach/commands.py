@@ -21,21 +21,22 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("harder", ("harder", "firmer", "more pressure", "deeper", "press harder"),
             "more pressure, up to the safe limit for the area"),
-    Command("softer", ("softer", "gentler", "lighter", "less pressure", "too hard", "ouch",
-                       "ow", "that hurts", "it hurts", "too much"),
+    Command("softer", ("softer", "gentler", "lighter", "less pressure", "ease off", "too hard",
+                       "ouch", "ow", "that hurts", "it hurts", "too much"),
             "less pressure; pain words do this at once",
             pain_phrases=("too hard", "ouch", "ow", "that hurts", "it hurts", "too much")),
     Command("next", ("next", "next step", "continue", "go on", "move on", "skip"),
             "go to the next step"),
     Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
-    Command("repeat", ("repeat", "say again", "say that again", "what was that"),
+    Command("repeat", ("repeat", "say again", "say that again", "say it again", "what was that"),
             "say the current step again"),
     Command("pause", ("pause", "wait", "hold on", "hang on", "one moment", "just a minute"),
             "pause the timer and the voice"),
     Command("resume", ("resume", "carry on", "keep going"), "carry on after a pause"),
     Command("stop", ("stop", "end session", "that's enough", "finish"), "end the session"),
-    Command("louder", ("louder", "music up", "volume up"), "music louder"),
-    Command("quieter", ("quieter", "music down", "volume down"), "music quieter"),
+    Command("louder", ("louder", "music up", "volume up", "turn it up"), "music louder"),
+    Command("quieter", ("quieter", "music down", "volume down", "turn it down", "too loud"),
+            "music quieter"),
     Command("slower", ("slower", "slow down"), "give each step more time"),
     Command("faster", ("faster", "speed up"), "give each step less time"),
     Command("time", ("how long", "time left"), "say the time left"),
@@ -130,15 +131,17 @@ CARRIERS: dict[str, frozenset[str]] = {
     "louder": frozenset({"turn", "more"}),
     "quieter": frozenset({"turn", "more"}),
 }
+# Complaints: the pain phrases, and "too loud" ("it's way too loud"), take PAIN_FILLERS around.
+_COMPLAINTS: frozenset[str] = _PAIN | {"too loud"}
 # What may be said around each phrase, longest phrases first (carried_phrase).
 _AROUND: dict[str, frozenset[str]] = {
-    p: (PAIN_FILLERS if p in _PAIN else FILLERS) | CARRIERS.get(c, frozenset())
+    p: (PAIN_FILLERS if p in _COMPLAINTS else FILLERS) | CARRIERS.get(c, frozenset())
     for p, c in sorted(_PHRASE_TO_COMMAND.items(), key=lambda pc: -len(pc[0].split()))}
 
 
 def carried_phrase(text: str) -> str | None:
     """The command phrase `text` holds with nothing but FILLERS around it ("A little harder."
-    holds "harder"), PAIN_FILLERS around a pain phrase, or its command's CARRIERS; the longest
+    holds "harder"), PAIN_FILLERS around a complaint, or its command's CARRIERS; the longest
     if several; None if there is none, or more than that."""
     words = normalize(text)
     for phrase, around in _AROUND.items():

@@ -19,7 +19,7 @@ def pain_ack(level: Level, was_floor: bool) -> str:
     if was_floor:
         return ("Ease right off, rest your hands still, and ask how they feel. "
                 "Say stop if you want to end.")
-    return f"Ease off now: {level.label} pressure. Ask if that feels better."
+    return f"Easing off now: {level.label} pressure. Ask if that feels better."
 
 
 def at_cap(zone: str, level: Level) -> str:
