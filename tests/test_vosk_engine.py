@@ -261,5 +261,5 @@ def test_models_path_says_when_command_words_are_missing() -> None:
                            str(_ko_model_dir())], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stdout.strip() == str(_ko_model_dir())
-    assert "lacks the command words again, back, " in done.stderr
+    assert "lacks the command words a, again, back, " in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
