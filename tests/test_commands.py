@@ -62,6 +62,8 @@ def test_every_phrase_belongs_to_exactly_one_command():
     assert len(phrases) == len(set(phrases))
     for phrase in phrases:
         assert commands.parse(phrase).command == commands.command_for_phrase(phrase)
+    for command in commands.COMMANDS:  # pain and complaint phrases are the command's own
+        assert set(command.pain_phrases + command.complaint_phrases) <= set(command.phrases)
 
 
 def test_vocabulary_covers_all_phrase_words():

@@ -60,7 +60,8 @@ PHRASINGS: tuple[tuple[str, str], ...] = (
     ("stop right there", "stop"), ("next step please", "next"), ("can you repeat that", "repeat"),
     ("turn the music up a bit", "louder"), ("let's carry on", "resume"),
     ("one moment please", "pause"), ("please slow down", "slower"), ("go back a step", "back"),
-    # Added later, with the phrases they hold: others say it so.
+    # Added with the table phrases they hold ("ease off", "too loud" ...): these shaped the
+    # table, like the first eleven.
     ("ease off a bit", "softer"), ("could you say it again", "repeat"),
     ("it's too loud", "quieter"), ("turn it down please", "quieter"), ("hang on a sec", "pause"),
 )

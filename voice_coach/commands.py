@@ -16,6 +16,9 @@ class Command:
     phrases: tuple[str, ...]
     summary: str
     pain_phrases: tuple[str, ...] = ()  # phrases that mean "it hurts": softer, at once
+    # Other phrases said as a complaint ("it's way too loud"): complaint words may come around
+    # them, as around the pain phrases (PAIN_FILLERS).
+    complaint_phrases: tuple[str, ...] = ()
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -36,7 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("stop", ("stop", "end session", "that's enough", "finish"), "end the session"),
     Command("louder", ("louder", "music up", "volume up", "turn it up"), "music louder"),
     Command("quieter", ("quieter", "music down", "volume down", "turn it down", "too loud"),
-            "music quieter"),
+            "music quieter", complaint_phrases=("too loud",)),
     Command("slower", ("slower", "slow down"), "give each step more time"),
     Command("faster", ("faster", "speed up"), "give each step less time"),
     Command("time", ("how long", "time left"), "say the time left"),
@@ -131,8 +134,7 @@ CARRIERS: dict[str, frozenset[str]] = {
     "louder": frozenset({"turn", "more"}),
     "quieter": frozenset({"turn", "more"}),
 }
-# Complaints: the pain phrases, and "too loud" ("it's way too loud"), take PAIN_FILLERS around.
-_COMPLAINTS: frozenset[str] = _PAIN | {"too loud"}
+_COMPLAINTS: frozenset[str] = _PAIN | {p for c in COMMANDS for p in c.complaint_phrases}
 # What may be said around each phrase, longest phrases first (carried_phrase).
 _AROUND: dict[str, frozenset[str]] = {
     p: (PAIN_FILLERS if p in _COMPLAINTS else FILLERS) | CARRIERS.get(c, frozenset())
