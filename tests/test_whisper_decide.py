@@ -75,6 +75,23 @@ def test_a_command_written_down_must_stand_out_from_its_sound_alikes() -> None:
     assert decide(Hearing({"next": -2.4}, -5.0, "the rest.", -2.8, "")).command is None
 
 
+def test_a_command_written_down_needs_a_smaller_margin_than_one_only_fitted() -> None:
+    # An en-gb "quieter" over music 10 dB: Whisper wrote "Quieter.", a sound-alike 0.86 below.
+    quieter = Hearing({"quieter": -3.2, "go on": -9.3}, -4.0, "Quieter.", -3.2, "quieter",
+                      ("quieter", "go on"))
+    assert decide(quieter).command == "quieter"
+    # The same scores, but written otherwise: the full margin, not heard.
+    assert decide(Hearing({"quieter": -3.2}, -4.0, "Quite a...", -3.0, "")).command is None
+    # Nor one only 0.2 above its sound-alike.
+    assert decide(Hearing({"faster": -2.0}, -2.2, "Faster.", -2.0, "faster", ("faster",))
+                  ).command is None
+    # A "louder" at music 0 dB that Whisper wrote "lighter", 0.76 above "louder": "lighter"
+    # keeps the full margin (a wrong softer).
+    lighter = Hearing({"lighter": -4.4, "louder": -7.1}, -2.4, "lighter", -1.6, "lighter",
+                      ("lighter", "louder"))
+    assert decide(lighter).command is None
+
+
 def test_a_pain_word_written_down_need_only_beat_its_sound_alikes() -> None:
     # An "ouch" over music 20 dB (the bench's en-us voice): Whisper wrote "Ouch.", a
     # sound-alike fit 0.2 worse. Heard, as a pain word; the same margin for "next" is not.
