@@ -430,6 +430,9 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
     # "turn it down", "say it again" are what people say. "It's louder" describes: none.
     pytest.param(["it's too loud", "it's louder", "turn it down please", "say it again"],
                  ["quieter", "quieter", "repeat"], id="everyday"),
+    # "Not so hard" is how a receiver asks for less pressure, a complaint like "too hard".
+    pytest.param(["not so hard please", "ouch not so hard", "that's not so hard"],
+                 ["softer", "softer", "softer"], id="not-so-hard"),
 ])
 def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> None:
     """Said by two voices over music 20 dB under them: heard in order, at most one missed,
