@@ -407,9 +407,10 @@ def _wrote_longer_word(free: str, phrase: str) -> bool:
             and any(w != phrase and w.startswith(phrase) for w in commands.normalize(free)))
 
 
-def _rival_margin(phrase: str) -> float:
-    """How far `phrase` must fit above every sound-alike to be named."""
-    return PHRASE_RIVAL_MARGIN.get(phrase, RIVAL_MARGIN)
+def _rival_margin(phrase: str, default: float = RIVAL_MARGIN) -> float:
+    """How far `phrase` must fit above every sound-alike to be named (`default`: for a phrase
+    with no margin of its own)."""
+    return PHRASE_RIVAL_MARGIN.get(phrase, default)
 
 
 def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
@@ -436,9 +437,9 @@ def _judged(h: Hearing, best: str, confirmed: str | None, safe: frozenset[str],
     elif best == h.written:
         # A pain word it wrote itself only has to beat its sound-alikes: an "Ouch." written
         # 0.2 above the best of them is more likely pain than not, and a false "softer" is
-        # harmless (on the bench, three said 0.2-0.7 above were turned down).
-        margin = 0.0 if commands.is_pain(best) else PHRASE_RIVAL_MARGIN.get(
-            best, WRITTEN_RIVAL_MARGIN)
+        # harmless (on the bench, three said 0.2-0.7 above were turned down). Any other
+        # phrase it wrote: WRITTEN_RIVAL_MARGIN, or the phrase's own.
+        margin = 0.0 if commands.is_pain(best) else _rival_margin(best, WRITTEN_RIVAL_MARGIN)
         ok = fit >= MIN_LOGPROB and fit >= rival_best + margin
     else:
         # Only what another recogniser proposed gets the safe commands' wider margin.
