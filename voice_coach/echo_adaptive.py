@@ -21,6 +21,7 @@ from .echo_presence import HEARD_ABOVE, PLAYED_ABOVE, EchoPresence
 _VAR1_UPDATE = 0.5
 _VAR2_UPDATE = 0.25
 _VAR_BACKTRACK = 4.0
+PASS_SMOOTHING = 0.125  # per block: energies over the last ~8 blocks decide whether to pass
 
 
 class DelayEstimator:
@@ -117,6 +118,7 @@ class AdaptiveCanceller:
         self._wf = np.zeros((self.k, bins), np.complex128)  # foreground: used for output
         self._wb = np.zeros((self.k, bins), np.complex128)  # background: always adapting
         self._swapped = False
+        self._heard_energy = self._left_energy = 0.0  # per block, smoothed (PASS_SMOOTHING)
         self._x = np.zeros((self.k, bins), np.complex128)
         self._x_align = -1
         self.mu_max = 2.0
@@ -226,12 +228,26 @@ class AdaptiveCanceller:
         self._choose(ef, eb, yf, yb)
         if self._swapped:
             yf, ef = yb, eb
-        self.presence.add(d, r, yf)
-        self.echo_energy += float(yf @ yf)
-        if self._jumps is not None:
+        if self._jumps is not None:  # before the pass below: a path that jumped shows here
             jump = self._jumps.add(d, yf, ef)
             if jump is not None and self.on_jump is not None:
                 self.on_jump(jump)
+        # A filter that makes what the microphone heard louder is not removing an echo: the
+        # microphone passes as it is (WebRTC AEC3's rule, here over the last ~130 ms, so that a
+        # block of doubletalk keeps its echo removed). With no echo at all (headphones, another
+        # music in the room) the filter took chance likenesses between the two musics for an
+        # echo path, and took a filtered copy of the coach's voice and music away from a
+        # microphone that never heard them: 3-8 dB louder than what it heard.
+        self._heard_energy += PASS_SMOOTHING * (float(d @ d) - self._heard_energy)
+        self._left_energy += PASS_SMOOTHING * (float(ef @ ef) - self._left_energy)
+        adds = self._left_energy > self._heard_energy
+        self.presence.add(d, r, np.zeros(n) if adds else yf)
+        if self.presence.hears is False:  # no echo of ours to remove: the microphone as it is
+            ef, yf = d.copy(), np.zeros(n)
+        elif adds:
+            ef = d.copy()  # the suppressor still hears of the echo (a path that just jumped)
+        else:
+            self.echo_energy += float(yf @ yf)
         return self._suppress(ef, yf) if self.suppress else ef
 
     def _adapt(self, x: np.ndarray, eb: np.ndarray, yb: np.ndarray, d: np.ndarray) -> None:
