@@ -289,6 +289,19 @@ def test_music_the_speaker_does_not_play_is_left_as_the_microphone_heard_it(virt
     assert 10 * np.log10((left @ left) / (heard[start:] @ heard[start:])) < -40.0
 
 
+def test_an_echo_once_removed_stays_heard_under_someone_talking(virtual_room) -> None:
+    """The filter removed the room's echo; then a louder sound that does not follow what plays
+    (someone talking on, a radio: here music 20 dB over the echo) hides what is removed. The
+    microphone still hears the speaker: no is the costly mistake (no stricter bars, the
+    coach's voice left in)."""
+    scene = virtual_room[0]
+    music = bench_data.music(len(scene.near) / bench_data.RATE, bundled=False)[:len(scene.near)]
+    loud = np.zeros(len(scene.near))
+    loud[15 * 16000:] = music[15 * 16000:] * bench_echo.rms(scene.echo) * 10 ** (20 / 20)
+    seen = _hears_over_time(scene, scene.echo + loud)
+    assert set(seen[110:]) == {True}, seen
+
+
 def test_a_microphone_that_does_not_hear_the_speaker_does_not_hear_the_coach() -> None:
     """While the coach speaks, each mic block counts as maybe holding its voice (stricter bars,
     the own-voice check), until the canceller finds that the mic hears nothing played."""

@@ -46,6 +46,7 @@ class EchoPresence:
         self._frame_s = frame / rate
         self._playing_frames = 0  # frames in which something played into a live mic
         self._removed_db = 0.0  # in those frames, smoothed
+        self._removed_once = False  # ... at least HEARS_ECHO_REMOVING_DB, once played_long
         self._smooth = self._frame_s / ECHO_REMOVED_OVER_S
         size = round(ENVELOPE_S / self._frame_s)
         self._mic_db = np.full(size, -100.0, np.float32)  # ring buffers of loudness
@@ -68,6 +69,14 @@ class EchoPresence:
             removed = 10 * np.log10(mic_ms / (float(left @ left) / len(mic) + 1e-12))
             self._removed_db += self._smooth * (
                 min(removed, REMOVED_AT_MOST_DB) - self._removed_db)
+            # An echo path the filter has removed stays heard: a wrong no costs more than a
+            # wrong yes (no stricter bars, nothing removed: the coach's voice could pass for a
+            # command), and a room does not go away while someone talks over the coach and
+            # what is removed drowns in what they say. (Live, through the virtual room's
+            # drifting loopback, the filter removed 1-3 dB over the first 12 s, 6-8 dB until
+            # 24 s; by then the loudness check had said yes.)
+            if self._removed_db >= HEARS_ECHO_REMOVING_DB and self.played_long:
+                self._removed_once = True
 
     @property
     def played_long(self) -> bool:
@@ -78,9 +87,7 @@ class EchoPresence:
         """True or False once played_long; None before."""
         if not self.played_long:
             return None
-        if self._removed_db >= HEARS_ECHO_REMOVING_DB:
-            return True
-        return self._loudness_follows()
+        return self._removed_once or self._loudness_follows()
 
     def _loudness_follows(self) -> bool:
         """Does the mic's loudness follow what played? Worked out at most once a second."""
