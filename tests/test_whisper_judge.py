@@ -560,6 +560,28 @@ def test_phrases_too_unlikely_to_decide_anything_are_not_fitted(judge, monkeypat
     assert fits[True][0] < 0.7 * fits[False][0], fits
 
 
+def test_sound_alikes_are_fitted_only_until_the_best_of_them_is_found(judge, monkeypatch
+                                                                      ) -> None:
+    """A decision weighs only the best-fitting sound-alike: they are fitted likeliest first
+    token first, and no further than one whose first token cannot beat the best so far (a fit
+    is at most its first token's log-probability). The best found is the best of all."""
+    counting = _CountingAligner(judge._model.model)
+    monkeypatch.setattr(judge._model, "model", counting)
+    rivals = ["stock", "top", "stuck", "step", "nest", "text", "neck", "bag", "pack", "pose",
+              "paws", "soft", "sofa", "letter"]
+    heard: list = []
+    monkeypatch.setattr(judge, "on_judged", lambda judged: heard.append(judged.hearing))
+    results = {}
+    for skip in (True, False):
+        monkeypatch.setattr(judge, "skip_hopeless", skip)
+        counting.fits, heard[:] = 0, []
+        for said, voice, snr in (("stop", "awb", 10), ("stop", "slt", None), ("stock", "rms", 10)):
+            judge.judge(spoken(said, voice, music_snr_db=snr), ["stop"], rivals)
+        results[skip] = (counting.fits, [round(h.rival_best, 1) for h in heard])
+    assert results[True][1] == results[False][1], results
+    assert results[True][0] <= results[False][0] - 2 * len(rivals), results
+
+
 def test_the_bench_records_whispers_decisions_and_replays_them(judge, tmp_path,
                                                                monkeypatch) -> None:
     """`bench listen --opinions FILE` records each of Whisper's decisions with its scores and
