@@ -25,6 +25,7 @@ from voice_coach import commands
     ("hang on", "pause", False),
     ("one moment please", "pause", False),
     ("just a minute", "pause", False),
+    ("Wait 1 second.", "pause", False),  # Whisper writes numbers as digits
     ("ease off", "softer", False),
     ("say it again", "repeat", False),
     ("turn it up", "louder", False),

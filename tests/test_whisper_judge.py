@@ -433,6 +433,9 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
     # "Not so hard" is how a receiver asks for less pressure, a complaint like "too hard".
     pytest.param(["not so hard please", "ouch not so hard", "that's not so hard"],
                  ["softer", "softer", "softer"], id="not-so-hard"),
+    # "One second" asks for a pause as "one moment" does (Whisper writes it "1 second").
+    pytest.param(["one second", "my back is sore", "wait one second", "one second please"],
+                 ["pause", "pause", "pause"], id="one-second"),
 ])
 def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> None:
     """Said by two voices over music 20 dB under them: heard in order, at most one missed,

@@ -60,11 +60,11 @@ PHRASINGS: tuple[tuple[str, str], ...] = (
     ("stop right there", "stop"), ("next step please", "next"), ("can you repeat that", "repeat"),
     ("turn the music up a bit", "louder"), ("let's carry on", "resume"),
     ("one moment please", "pause"), ("please slow down", "slower"), ("go back a step", "back"),
-    # Added with the table phrases they hold ("ease off", "too loud", "not so hard" ...): these
+    # Added with the table phrases they hold ("ease off", "too loud", "one second" ...): these
     # shaped the table, like the first eleven.
     ("ease off a bit", "softer"), ("could you say it again", "repeat"),
     ("it's too loud", "quieter"), ("turn it down please", "quieter"), ("hang on a sec", "pause"),
-    ("not so hard please", "softer"),
+    ("not so hard please", "softer"), ("one second please", "pause"),
 )
 
 # Things a receiver says that are not commands.

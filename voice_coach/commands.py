@@ -34,7 +34,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
     Command("repeat", ("repeat", "say again", "say that again", "say it again", "what was that"),
             "say the current step again"),
-    Command("pause", ("pause", "wait", "hold on", "hang on", "one moment", "just a minute"),
+    Command("pause", ("pause", "wait", "hold on", "hang on", "one moment", "one second",
+                      "just a minute"),
             "pause the timer and the voice"),
     Command("resume", ("resume", "carry on", "keep going"), "carry on after a pause"),
     Command("stop", ("stop", "end session", "that's enough", "finish"), "end the session"),
@@ -75,10 +76,15 @@ def priority(name: str) -> int:
 _PHRASE_TO_COMMAND: dict[str, str] = {p: c.name for c in COMMANDS for p in c.phrases}
 _PAIN: frozenset[str] = frozenset(p for c in COMMANDS for p in c.pain_phrases)
 _NON_WORD = re.compile(r"[^a-z' ]+")
+# Whisper writes a number as digits ("1 second", "Just 1 minute."): spelled out, as said.
+_DIGIT = re.compile(r"\b\d\b")
+_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def normalize(text: str) -> list[str]:
-    """Lower-case words, punctuation dropped, curly apostrophes straightened."""
+    """Lower-case words, punctuation dropped, curly apostrophes straightened, a lone digit
+    spelled out."""
+    text = _DIGIT.sub(lambda m: " " + _DIGIT_WORDS[int(m.group())] + " ", text)
     cleaned = _NON_WORD.sub(" ", text.lower().replace("\u2019", "'"))
     return [w.strip("'") for w in cleaned.split() if w.strip("'")]
 
