@@ -233,8 +233,8 @@ class AdaptiveCanceller:
             if jump is not None and self.on_jump is not None:
                 self.on_jump(jump)
         # A filter that makes what the microphone heard louder is not removing an echo: the
-        # microphone passes as it is (WebRTC AEC3's rule, here over the last ~130 ms, so that a
-        # block of doubletalk keeps its echo removed). With no echo at all (headphones, another
+        # microphone passes as it is (judged over the last ~130 ms, so that a block of
+        # doubletalk keeps its echo removed). With no echo at all (headphones, another
         # music in the room) the filter took chance likenesses between the two musics for an
         # echo path, and took a filtered copy of the coach's voice and music away from a
         # microphone that never heard them: 3-8 dB louder than what it heard.
