@@ -233,15 +233,27 @@ def test_looks_for_an_echo_less_often_while_there_is_none() -> None:
     assert aec.delay_ms is not None and abs(aec.delay_ms - 30.0) < 2.0
 
 
-def _hears_over_time(scene: bench_echo.Scene, mic: np.ndarray) -> list[bool | None]:
-    """hears_reference after each 100 ms block of `mic` against what the scene played."""
+def _through_canceller(scene: bench_echo.Scene, mic: np.ndarray
+                       ) -> tuple[np.ndarray, list[bool | None]]:
+    """`mic` through the adaptive canceller against what the scene played, in 100 ms blocks:
+    what came out, aligned with the mic (int16), and hears_reference after each block."""
     aec = EchoCanceller(16000, engine="adaptive")
-    block, seen = 1600, []
+    block, out, seen = 1600, [], []
     ref = bench_echo.to_i16(scene.reference)
     for i in range(0, len(ref) - block, block):
-        aec.process(bench_echo.to_i16(mic[i:i + block]), ref[i:i + block])
+        out.append(aec.process(bench_echo.to_i16(mic[i:i + block]), ref[i:i + block]))
         seen.append(aec.hears_reference)
-    return seen
+    return np.concatenate(out)[aec.latency_samples:], seen
+
+
+def _hears_over_time(scene: bench_echo.Scene, mic: np.ndarray) -> list[bool | None]:
+    """hears_reference after each 100 ms block of `mic` against what the scene played."""
+    return _through_canceller(scene, mic)[1]
+
+
+def _other_music(scene: bench_echo.Scene) -> np.ndarray:
+    """Music the scene's speaker does not play (the listening bench's), as long as the scene."""
+    return bench_data.music(len(scene.near) / bench_data.RATE, bundled=False)[:len(scene.near)]
 
 
 def test_knows_whether_the_microphone_hears_the_speaker(virtual_room) -> None:
@@ -271,19 +283,12 @@ def test_music_the_speaker_does_not_play_is_left_as_the_microphone_heard_it(virt
     that never heard them (what the listener got lay 4-8 dB off what was heard), and the
     listener held every command to the bars for speech over the coach."""
     scene = virtual_room[0]
-    music = bench_data.music(len(scene.near) / bench_data.RATE, bundled=False)[:len(scene.near)]
     noise = np.random.default_rng(6).standard_normal(len(scene.near)) * 10 ** (-60 / 20)
-    mic = bench_echo.to_i16(scene.near + music * 10 ** (-30 / 20) + noise)
-    ref = bench_echo.to_i16(scene.reference)
-    aec = EchoCanceller(16000, engine="adaptive")
-    block, out, seen = 1600, [], []
-    for i in range(0, len(ref) - block, block):
-        out.append(aec.process(mic[i:i + block], ref[i:i + block]))
-        seen.append(aec.hears_reference)
+    mic = scene.near + _other_music(scene) * 10 ** (-30 / 20) + noise
+    out, seen = _through_canceller(scene, mic)
     assert set(seen[111:]) == {False}, seen
-    lag = aec.latency_samples
-    cleaned = np.concatenate(out)[lag:].astype(np.float64)
-    heard = mic[:len(cleaned)].astype(np.float64)
+    cleaned = out.astype(np.float64)
+    heard = bench_echo.to_i16(mic[:len(cleaned)]).astype(np.float64)
     start = 12 * 16000  # decided; the suppressor's last gains have let go
     left = cleaned[start:] - heard[start:]
     assert 10 * np.log10((left @ left) / (heard[start:] @ heard[start:])) < -40.0
@@ -295,9 +300,8 @@ def test_an_echo_once_removed_stays_heard_under_someone_talking(virtual_room) ->
     microphone still hears the speaker: no is the costly mistake (no stricter bars, the
     coach's voice left in)."""
     scene = virtual_room[0]
-    music = bench_data.music(len(scene.near) / bench_data.RATE, bundled=False)[:len(scene.near)]
     loud = np.zeros(len(scene.near))
-    loud[15 * 16000:] = music[15 * 16000:] * bench_echo.rms(scene.echo) * 10 ** (20 / 20)
+    loud[15 * 16000:] = _other_music(scene)[15 * 16000:] * bench_echo.rms(scene.echo) * 10  # +20 dB
     seen = _hears_over_time(scene, scene.echo + loud)
     assert set(seen[110:]) == {True}, seen
 
