@@ -436,6 +436,9 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
     # "One second" asks for a pause as "one moment" does (Whisper writes it "1 second").
     pytest.param(["one second", "my back is sore", "wait one second", "one second please"],
                  ["pause", "pause", "pause"], id="one-second"),
+    # "Stop right there" is said whole; "right there" is no filler, so it is a phrase of its own.
+    pytest.param(["stop right there", "my back is sore", "okay stop right there"],
+                 ["stop", "stop"], id="stop-right-there"),
 ])
 def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> None:
     """Said by two voices over music 20 dB under them: heard in order, at most one missed,

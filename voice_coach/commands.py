@@ -38,7 +38,11 @@ COMMANDS: tuple[Command, ...] = (
                       "just a minute"),
             "pause the timer and the voice"),
     Command("resume", ("resume", "carry on", "keep going"), "carry on after a pause"),
-    Command("stop", ("stop", "end session", "that's enough", "finish"), "end the session"),
+    # "stop right there" whole: Whisper wrote it so (3 of 6 voices over music) and nothing was
+    # taken, "right there" being no filler. Not "stop" + any "there": "stopper" came as "Stop
+    # there."
+    Command("stop", ("stop", "end session", "that's enough", "finish", "stop right there"),
+            "end the session"),
     Command("louder", ("louder", "music up", "volume up", "turn it up"), "music louder"),
     Command("quieter", ("quieter", "music down", "volume down", "turn it down", "too loud"),
             "music quieter", complaint_phrases=("too loud",)),
