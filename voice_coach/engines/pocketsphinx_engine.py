@@ -254,6 +254,12 @@ class PocketsphinxEngine:
         while self._pending:
             first = min(self._pending, key=lambda c: c.start)
             utt = self._utterance(first)
+            if utt is not None and utt.start < self._verified_until:
+                # A word said just after what was judged: the background, read again before
+                # this proposal, can bridge the two (live, over the room's echo, a "back" said
+                # just after a bump of the echo's residue was lost so, in 3 runs of 3). Only what
+                # rises after the judged end is new; if nothing does, it is the judged one's tail.
+                utt = self._utterance(first, not_before=self._verified_until) or utt
             if utt is None:  # nothing rises out of the background there: music, a breath
                 self._pending.remove(first)
                 self.verdicts.append(Verdict(None, first.phrase, 0.0, 0,
@@ -332,14 +338,14 @@ class PocketsphinxEngine:
         pad = int(JUDGE_PAD_S * SAMPLE_RATE)
         return self._ring_slice(utt.start - pad, utt.end + pad)
 
-    def _utterance(self, cand: _Candidate) -> utterance.Utterance | None:
+    def _utterance(self, cand: _Candidate, not_before: int = 0) -> utterance.Utterance | None:
         a = max(cand.start - int((utterance.BACKGROUND_S + LATE_SPOT_S + 0.2) * SAMPLE_RATE),
                 self._pos - len(self._ring), 0)
         audio = self._ring_slice(a, self._pos)
-        found = utterance.find(audio, a, cand.start, cand.end)
+        found = utterance.find(audio, a, cand.start, cand.end, not_before)
         if found is None:  # spotted late, in the music just after the word?
             found = utterance.find(audio, a, cand.start - int(LATE_SPOT_S * SAMPLE_RATE),
-                                   cand.start)
+                                   cand.start, not_before)
         return found
 
     def _contrary_said_later(self, command: str, utt: utterance.Utterance) -> str | None:

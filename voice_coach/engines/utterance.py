@@ -27,6 +27,12 @@ MIN_RISE_DB = 6.0  # a word's loudest frame stands at least this far above the b
 THRESHOLD_FRACTION = 0.4  # speech frames: above this fraction of the way from background to peak
 MIN_THRESHOLD_DB = 4.0  # ...and at least this far above the background
 BRIDGE_FRAMES = 15  # dips up to 150 ms inside a phrase keep it one utterance; longer ones end it
+# A word found after what was already judged (`find`'s not_before) must be set off from it by a
+# dip this long, and last this long itself: else it is the judged sound's own tail. On the
+# bench's near-miss words such tails (10-90 ms, most touching the judged end) became four new
+# false commands ("text", "backpack", "softly": a 20 ms tail, padded, was judged "next").
+SEPARATED_FRAMES = 5
+MIN_WORD_FRAMES = 12
 
 
 @dataclass(frozen=True)
@@ -46,17 +52,21 @@ def frame_levels_db(x: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.mean(frames ** 2, axis=1) + 1.0)
 
 
-def find(audio: np.ndarray, audio_start: int, word_start: int, word_end: int
-         ) -> Utterance | None:
+def find(audio: np.ndarray, audio_start: int, word_start: int, word_end: int,
+         not_before: int = 0) -> Utterance | None:
     """The utterance holding the spotted word [word_start, word_end) in `audio` (which starts at
-    stream sample audio_start and runs to now), or None if nothing there rises above the bed."""
+    stream sample audio_start and runs to now), or None if nothing there rises above the bed.
+    With `not_before` (a stream sample: what came before it was judged), only an utterance
+    that begins after it, set off from it by a dip, is found."""
     levels = frame_levels_db(audio)
     n = len(levels)
+    first_allowed = max(0, -(-(not_before - audio_start) // FRAME))
     i0 = min(max((word_start - audio_start) // FRAME, 0), n - 1)
     i1 = min(max((word_end - audio_start) // FRAME, i0 + 1), n)
+    before = levels[max(0, i0 - int(BACKGROUND_S * 100)):max(0, i0 - 5)]
+    i0 = max(i0, first_allowed)
     if n == 0 or i0 >= i1:
         return None
-    before = levels[max(0, i0 - int(BACKGROUND_S * 100)):max(0, i0 - 5)]
     background = max(BACKGROUND_FLOOR_DB, float(np.percentile(
         before if len(before) >= 30 else levels, BACKGROUND_PERCENTILE)))
     peak_at = i0 + int(np.argmax(levels[i0:i1]))
@@ -65,7 +75,7 @@ def find(audio: np.ndarray, audio_start: int, word_start: int, word_end: int
         return None
     loud = levels > background + max(MIN_THRESHOLD_DB, THRESHOLD_FRACTION * rise)
     first = last = peak_at
-    for i in range(peak_at - 1, -1, -1):
+    for i in range(peak_at - 1, first_allowed - 1, -1):
         if loud[i]:
             first = i
         elif first - i > BRIDGE_FRAMES:
@@ -75,5 +85,8 @@ def find(audio: np.ndarray, audio_start: int, word_start: int, word_end: int
             last = i
         elif i - last > BRIDGE_FRAMES:
             break
+    if first_allowed and (first - first_allowed < SEPARATED_FRAMES
+                          or last + 1 - first < MIN_WORD_FRAMES):
+        return None
     ended = n - 1 - last > BRIDGE_FRAMES
     return Utterance(audio_start + first * FRAME, audio_start + (last + 1) * FRAME, ended, rise)
