@@ -35,6 +35,8 @@ from voice_coach import commands
     ("that's enough", "stop", False),
     ("That\u2019s enough", "stop", False),  # curly apostrophe from a phone keyboard
     ("Stop right there.", "stop", False),
+    ("How much longer?", "time", False),
+    ("how much time is left", "time", False),
     ("music up", "louder", False),
     ("music down", "quieter", False),
     ("slow down", "slower", False),
@@ -167,3 +169,13 @@ def test_typed_phrasings_of_the_bench_name_their_command() -> None:
         assert parsed is not None and parsed.command == command, (text, parsed)
         carried = commands.command_for_phrase(commands.carried_phrase(text) or "")
         assert carried == command, text
+
+
+def test_phrases_taken_only_when_written_stay_out_of_the_grammars() -> None:
+    """"how much longer" is read in typed text and Whisper's writing, with the words people
+    say around it, but no recogniser grammar holds it (pocketsphinx's drew other speech to
+    it)."""
+    assert "how much longer" not in commands.phrases()
+    assert commands.carried_phrase("How much time is left?") == "how much time"
+    assert commands.command_for_phrase("how much longer") == "time"
+    assert commands.carried_phrase("How long have we been here?") is None

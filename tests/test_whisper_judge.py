@@ -439,6 +439,10 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
     # "Stop right there" is said whole; "right there" is no filler, so it is a phrase of its own.
     pytest.param(["stop right there", "my back is sore", "okay stop right there"],
                  ["stop", "stop"], id="stop-right-there"),
+    # "How much longer?" asks the time as "how long" does; Whisper writes it whole. Taken from
+    # what it writes only (commands.Command.written_phrases). A sentence with "how long": none.
+    pytest.param(["how much longer", "how much time is left", "how long have we been here"],
+                 ["time", "time"], id="how-much-longer"),
 ])
 def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> None:
     """Said by two voices over music 20 dB under them: heard in order, at most one missed,

@@ -65,6 +65,7 @@ PHRASINGS: tuple[tuple[str, str], ...] = (
     ("ease off a bit", "softer"), ("could you say it again", "repeat"),
     ("it's too loud", "quieter"), ("turn it down please", "quieter"), ("hang on a sec", "pause"),
     ("not so hard please", "softer"), ("one second please", "pause"),
+    ("how much longer", "time"), ("how much time is left", "time"),
 )
 
 # Things a receiver says that are not commands.

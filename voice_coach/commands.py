@@ -19,6 +19,10 @@ class Command:
     # Other phrases said as a complaint ("it's way too loud"): complaint words may come around
     # them, as around the pain phrases (PAIN_FILLERS).
     complaint_phrases: tuple[str, ...] = ()
+    # Phrases taken only from what is written (typed, or Whisper's transcription), kept out of
+    # the closed grammars (`phrases`): in pocketsphinx's grammar "how much longer" drew an
+    # "ouch that hurts" to it, and the pain was lost.
+    written_phrases: tuple[str, ...] = ()
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -48,7 +52,9 @@ COMMANDS: tuple[Command, ...] = (
             "music quieter", complaint_phrases=("too loud",)),
     Command("slower", ("slower", "slow down"), "give each step more time"),
     Command("faster", ("faster", "speed up"), "give each step less time"),
-    Command("time", ("how long", "time left"), "say the time left"),
+    # Whisper writes "How much longer?", "How much time is left?" whole (3 voices of 3).
+    Command("time", ("how long", "time left"), "say the time left",
+            written_phrases=("how much longer", "how much time")),
     Command("help", ("help", "what can i say"), "list the commands"),
 )
 
@@ -77,7 +83,8 @@ def priority(name: str) -> int:
     return PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
 
 
-_PHRASE_TO_COMMAND: dict[str, str] = {p: c.name for c in COMMANDS for p in c.phrases}
+_PHRASE_TO_COMMAND: dict[str, str] = {p: c.name for c in COMMANDS
+                                       for p in (*c.phrases, *c.written_phrases)}
 _PAIN: frozenset[str] = frozenset(p for c in COMMANDS for p in c.pain_phrases)
 _NON_WORD = re.compile(r"[^a-z' ]+")
 # Whisper writes a number as digits ("1 second", "Just 1 minute."): spelled out, as said.
@@ -144,6 +151,7 @@ CARRIERS: dict[str, frozenset[str]] = {
     "back": frozenset({"one", "step"}),
     "louder": frozenset({"turn", "more"}),
     "quieter": frozenset({"turn", "more"}),
+    "time": frozenset({"is", "left", "still", "do", "we", "have", "there"}),
 }
 _COMPLAINTS: frozenset[str] = _PAIN | {p for c in COMMANDS for p in c.complaint_phrases}
 # What may be said around each phrase, longest phrases first (carried_phrase).
@@ -167,7 +175,8 @@ def carried_phrase(text: str) -> str | None:
 
 
 def phrases() -> list[str]:
-    """Every phrase of every command, in table order (for recogniser grammars)."""
+    """Every phrase of every command, in table order (for recogniser grammars): not the
+    written_phrases."""
     return [p for c in COMMANDS for p in c.phrases]
 
 
