@@ -140,10 +140,15 @@ def test_the_words_that_complete_a_command_are_the_command() -> None:
     assert commands.carried_phrase("Next one.") == "next"
     assert commands.carried_phrase("Go back one step.") == "go back"
     assert commands.carried_phrase("Turn the music up.") == "music up"
+    assert commands.carried_phrase("Pause for a second.") == "pause"
+    assert commands.carried_phrase("Go to the next step.") == "next step"
+    assert commands.carried_phrase("Sorry, what was that?") == "what was that"
     # ... for that command only: "one" completes no "harder", "second" no "next".
     assert commands.carried_phrase("Harder one.") is None
     assert commands.carried_phrase("Next second.") is None
     assert commands.carried_phrase("Stop the music.") is None
+    assert commands.carried_phrase("Sorry, stop.") is None  # "sorry" asks only to hear again
+    assert commands.carried_phrase("Next to the spine.") is None
     # What Whisper wrote for near misses: "stopper", "backpack".
     assert commands.carried_phrase("Stop it.") is None
     assert commands.carried_phrase("Stop there.") is None
@@ -179,3 +184,8 @@ def test_phrases_taken_only_when_written_stay_out_of_the_grammars() -> None:
     assert commands.carried_phrase("How much time is left?") == "how much time"
     assert commands.command_for_phrase("how much longer") == "time"
     assert commands.carried_phrase("How long have we been here?") is None
+    assert commands.carried_phrase("How much is left?") == "how much is left"
+    for asked in ("What did you say?", "Come again?", "Pardon?", "Pardon me?"):
+        assert commands.command_for_phrase(commands.carried_phrase(asked) or "") == "repeat"
+        assert commands.carried_phrase(asked) not in commands.phrases()
+    assert commands.carried_phrase("What did you say to him?") is None

@@ -443,6 +443,13 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
     # what it writes only (commands.Command.written_phrases). A sentence with "how long": none.
     pytest.param(["how much longer", "how much time is left", "how long have we been here"],
                  ["time", "time"], id="how-much-longer"),
+    # Asking again as people ask: Whisper writes these whole ("Come again." may come out
+    # "climb again"); a question about something else is none.
+    pytest.param(["what did you say", "come again", "sorry what was that",
+                  "what did you say to him"], ["repeat", "repeat", "repeat"], id="asked-again"),
+    # The words that finish a command the way people say it (commands.CARRIERS).
+    pytest.param(["go to the next step", "how much is left", "pause for a second"],
+                 ["next", "time", "pause"], id="finishing-words"),
 ])
 def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> None:
     """Said by two voices over music 20 dB under them: heard in order, at most one missed,

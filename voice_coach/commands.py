@@ -36,8 +36,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("next", ("next", "next step", "continue", "go on", "move on", "skip"),
             "go to the next step"),
     Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
+    # "Come again?", "What did you say?", "Pardon?": Whisper writes them whole (3 voices of 3
+    # over music, "pardon" 1 of 3); taken from what it writes, as "how much longer" below.
     Command("repeat", ("repeat", "say again", "say that again", "say it again", "what was that"),
-            "say the current step again"),
+            "say the current step again",
+            written_phrases=("what did you say", "come again", "pardon")),
     Command("pause", ("pause", "wait", "hold on", "hang on", "one moment", "one second",
                       "just a minute"),
             "pause the timer and the voice"),
@@ -54,7 +57,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("faster", ("faster", "speed up"), "give each step less time"),
     # Whisper writes "How much longer?", "How much time is left?" whole (3 voices of 3).
     Command("time", ("how long", "time left"), "say the time left",
-            written_phrases=("how much longer", "how much time")),
+            written_phrases=("how much longer", "how much time", "how much is left")),
     Command("help", ("help", "what can i say"), "list the commands"),
 )
 
@@ -140,14 +143,16 @@ FILLERS: frozenset[str] = frozenset({
 PAIN_FILLERS: frozenset[str] = FILLERS | {
     "that's", "it's", "it", "this", "is", "way", "really", "so", "ah", "ooh", "hey", "ouch", "ow"}
 # Words that complete one command's phrases the way people say them: "wait a second", "hold on
-# a minute", "next one", "go back one step", "turn the music up". Over music at 10 dB Whisper
-# wrote these whole (fit -0.5 to -1.7) and none was heard: the words around were no fillers.
+# a minute", "next one", "go back one step", "turn the music up", "pause for a second", "go to
+# the next step", "sorry, what was that?". Over music Whisper wrote these whole (fit -0.5 to
+# -1.7 at 10 dB) and none was heard: the words around were no fillers.
 # Said with these, the command means what it means alone. None for "stop" (it ends the
 # session), nor a command said twice: for near-miss words over music Whisper wrote "Stop it."
 # and "Stop there." ("stopper"), and "Back back" ("backpack").
 CARRIERS: dict[str, frozenset[str]] = {
-    "pause": frozenset({"second", "sec", "minute", "moment", "one"}),
-    "next": frozenset({"one", "step"}),
+    "pause": frozenset({"second", "sec", "minute", "moment", "one", "for"}),
+    "next": frozenset({"one", "step", "to"}),
+    "repeat": frozenset({"sorry", "me"}),
     "back": frozenset({"one", "step"}),
     "louder": frozenset({"turn", "more"}),
     "quieter": frozenset({"turn", "more"}),
