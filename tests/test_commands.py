@@ -122,6 +122,9 @@ def test_a_complaint_around_a_pain_word_is_still_pain() -> None:
     assert commands.carried_phrase("That's too hard.") == "too hard"
     assert commands.carried_phrase("Ouch, that hurts!") == "that hurts"
     assert commands.carried_phrase("It is way too much.") == "too much"
+    assert commands.carried_phrase("Ugh, that hurts!") == "that hurts"
+    assert commands.carried_phrase("out that hurts.") == "that hurts"  # Whisper's "ouch, that.."
+    assert commands.carried_phrase("Out!") is None
     # ... but only around pain words: a description is no request.
     assert commands.carried_phrase("It's harder.") is None
     assert commands.carried_phrase("That's too hard to reach.") is None

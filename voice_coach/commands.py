@@ -139,9 +139,11 @@ FILLERS: frozenset[str] = frozenset({
     "now", "that", "can", "could", "you", "go", "let's"})
 # Around a pain word more may be said and it is still pain ("that's way too hard", "ouch, that
 # hurts", "it is too much"): a complaint, not a story, and a false "softer" costs little. Not for
-# the other commands: "it's harder" describes; "that's too hard" asks.
+# the other commands: "it's harder" describes; "that's too hard" asks. The cries people put
+# before it, and "out": Whisper writes an "ouch" so ("Out!", "out that hurts.").
 PAIN_FILLERS: frozenset[str] = FILLERS | {
-    "that's", "it's", "it", "this", "is", "way", "really", "so", "ah", "ooh", "hey", "ouch", "ow"}
+    "that's", "it's", "it", "this", "is", "way", "really", "so", "ah", "ooh", "hey", "ouch", "ow",
+    "ugh", "argh", "oof", "out"}
 # Words that complete one command's phrases the way people say them: "wait a second", "hold on
 # a minute", "next one", "go back one step", "turn the music up", "pause for a second", "go to
 # the next step", "sorry, what was that?". Over music Whisper wrote these whole (fit -0.5 to
