@@ -66,7 +66,7 @@ PHRASINGS: tuple[tuple[str, str], ...] = (
     ("it's too loud", "quieter"), ("turn it down please", "quieter"), ("hang on a sec", "pause"),
     ("not so hard please", "softer"), ("one second please", "pause"),
     ("how much longer", "time"), ("how much time is left", "time"),
-    # Asked for again the way people ask: Whisper wrote these whole (3 voices of 3 over music).
+    # Asked the way people ask; over music Whisper wrote most of them whole (tried on 3 voices).
     ("what did you say", "repeat"), ("sorry what was that", "repeat"), ("come again", "repeat"),
     ("go to the next step", "next"), ("pause for a second", "pause"),
     ("how much is left", "time"),

@@ -145,9 +145,10 @@ PAIN_FILLERS: frozenset[str] = FILLERS | {
     "that's", "it's", "it", "this", "is", "way", "really", "so", "ah", "ooh", "hey", "ouch", "ow",
     "ugh", "argh", "oof", "out"}
 # Words that complete one command's phrases the way people say them: "wait a second", "hold on
-# a minute", "next one", "go back one step", "turn the music up", "pause for a second", "go to
-# the next step", "sorry, what was that?". Over music Whisper wrote these whole (fit -0.5 to
-# -1.7 at 10 dB) and none was heard: the words around were no fillers.
+# a minute", "next one", "go back one step", "turn the music up". Over music at 10 dB Whisper
+# wrote these whole (fit -0.5 to -1.7) and none was heard: the words around were no fillers.
+# The same for "go to the next step", "sorry, what was that?" (3 voices of 3 over music 20 dB)
+# and "pause for a second" (1 of 3).
 # Said with these, the command means what it means alone. None for "stop" (it ends the
 # session), nor a command said twice: for near-miss words over music Whisper wrote "Stop it."
 # and "Stop there." ("stopper"), and "Back back" ("backpack").

@@ -288,7 +288,7 @@ class AdaptiveCanceller:
         # NLMS normalized by the reference energy in the filter's span, per bin.
         self._wb += np.conj(x) * (err * step / (power + 1e-6 * 2 * n * self.k))
         # Constraint: keep a partition's impulse response n taps long (causal). Only the newest
-        # partition and one other in turn per block (Speex's AUMDF): the same echo removed,
+        # partition and one other in turn per block (Speex's AUMDF): as much echo removed,
         # 4 FFTs a block rather than 2 x k (bench echo: the canceller 16 % faster).
         for j in {0, 1 + self._frames % (self.k - 1)} if self.k > 1 else {0}:
             taps = np.fft.irfft(self._wb[j])
