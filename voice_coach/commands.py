@@ -36,8 +36,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("next", ("next", "next step", "continue", "go on", "move on", "skip"),
             "go to the next step"),
     Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
-    # "Come again?", "What did you say?", "Pardon?": Whisper writes them whole (3 voices of 3
-    # over music, "pardon" 1 of 3); taken from what it writes, as "how much longer" below.
+    # "What did you say?", "Come again?", "Pardon?": Whisper writes them whole (over music 20
+    # dB: 3, 2 and 1 voices of 3); taken from what it writes, as "how much longer" below.
     Command("repeat", ("repeat", "say again", "say that again", "say it again", "what was that"),
             "say the current step again",
             written_phrases=("what did you say", "come again", "pardon")),
