@@ -67,7 +67,10 @@ def test_every_phrase_belongs_to_exactly_one_command():
     for phrase in phrases:
         assert commands.parse(phrase).command == commands.command_for_phrase(phrase)
     for command in commands.COMMANDS:  # pain and complaint phrases are the command's own
-        assert set(command.pain_phrases + command.complaint_phrases) <= set(command.phrases)
+        own = set(command.phrases + command.written_phrases)
+        assert set(command.pain_phrases + command.complaint_phrases) <= own
+        for phrase in command.written_phrases:
+            assert commands.parse(phrase).command == command.name, phrase
 
 
 def test_vocabulary_covers_all_phrase_words():
@@ -157,6 +160,21 @@ def test_the_words_that_complete_a_command_are_the_command() -> None:
     assert commands.carried_phrase("Stop there.") is None
     assert commands.carried_phrase("Back back") is None
     assert commands.carried_phrase("Louder music.") is None  # a near miss of the bench's
+
+
+def test_the_ways_people_ask_that_only_whisper_writes() -> None:
+    assert commands.carried_phrase("More gently, please.") == "more gently"
+    assert commands.carried_phrase("Just give me a second.") == "give me a second"
+    assert commands.carried_phrase("Ugh, the music is too loud.") == "music is too loud"
+    assert commands.carried_phrase("That's a bit much.") == "a bit much"
+    assert commands.carried_phrase("It's too fast.") == "too fast"
+    assert commands.carried_phrase("Skip this one.") == "skip"
+    assert commands.carried_phrase("Help me.") == "help"
+    assert commands.carried_phrase("She moved gently.") is None
+    assert commands.carried_phrase("The music is nice.") is None
+    assert commands.carried_phrase("Give me the towel.") is None
+    # ... and the coach saying one is its own voice, heard back (listener.maybe_own_voice).
+    assert commands.mentions("Glide gently up the back.", "softer")
 
 
 def test_contrary_commands_pair_up_both_ways() -> None:

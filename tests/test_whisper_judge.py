@@ -450,6 +450,14 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
     # The words that finish a command the way people say it (commands.CARRIERS).
     pytest.param(["go to the next step", "how much is left", "pause for a second"],
                  ["next", "time", "pause"], id="finishing-words"),
+    # More everyday ways to ask (commands.Command.written_phrases): read from what Whisper
+    # writes. A sentence with "gently" or "music" in it is none.
+    pytest.param(["more gently", "be gentle", "give me a second", "one more time", "not so fast",
+                  "she walked gently across the room"],
+                 ["softer", "softer", "pause", "repeat", "slower"], id="gently-and-others"),
+    pytest.param(["turn down the music", "the music is too loud", "turn up the music",
+                  "that's a bit much", "help me", "the music is nice"],
+                 ["quieter", "quieter", "louder", "softer", "help"], id="music-and-complaints"),
 ])
 def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> None:
     """Said by two voices over music 20 dB under them: heard in order, at most one missed,

@@ -28,11 +28,19 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("harder", ("harder", "firmer", "more pressure", "deeper", "press harder"),
             "more pressure, up to the safe limit for the area"),
+    # The written phrases below (for softer and the rest), said by 6 voices over music 10 dB:
+    # Whisper wrote "More gently.", "Be gentle.", "One more time.", "Give me a second.", "Not
+    # so fast." for 6 of 6, "Gently." and "Turn up the music" 5, "Turn down the music" 6 (3 as
+    # "Turned ..."), "The music is too loud." 4 ("music" is no carrier: "louder music" is a
+    # near miss, no command), "That's a bit much." 5, "Too strong." 3.
     Command("softer", ("softer", "gentler", "lighter", "less pressure", "ease off", "too hard",
                        "not so hard", "ouch", "ow", "that hurts", "it hurts", "too much"),
             "less pressure; pain words do this at once",
             pain_phrases=("too hard", "not so hard", "ouch", "ow", "that hurts", "it hurts",
-                          "too much")),
+                          "too much"),
+            complaint_phrases=("too strong", "too rough", "a bit much"),
+            written_phrases=("gently", "more gently", "be gentle", "too strong", "too rough",
+                             "a bit much")),
     Command("next", ("next", "next step", "continue", "go on", "move on", "skip"),
             "go to the next step"),
     Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
@@ -40,21 +48,28 @@ COMMANDS: tuple[Command, ...] = (
     # dB: 3, 2 and 1 voices of 3); taken from what it writes, as "how much longer" below.
     Command("repeat", ("repeat", "say again", "say that again", "say it again", "what was that"),
             "say the current step again",
-            written_phrases=("what did you say", "come again", "pardon")),
+            written_phrases=("what did you say", "come again", "pardon", "one more time")),
     Command("pause", ("pause", "wait", "hold on", "hang on", "one moment", "one second",
                       "just a minute"),
-            "pause the timer and the voice"),
+            "pause the timer and the voice",
+            written_phrases=("give me a second", "give me a minute", "give me a moment")),
     Command("resume", ("resume", "carry on", "keep going"), "carry on after a pause"),
     # "stop right there" whole: Whisper wrote it so (3 of 6 voices over music) and nothing was
     # taken, "right there" being no filler. Not "stop" + any "there": "stopper" came as "Stop
     # there."
     Command("stop", ("stop", "end session", "that's enough", "finish", "stop right there"),
-            "end the session"),
-    Command("louder", ("louder", "music up", "volume up", "turn it up"), "music louder"),
+            "end the session", written_phrases=("we're done", "i'm done")),
+    Command("louder", ("louder", "music up", "volume up", "turn it up"), "music louder",
+            complaint_phrases=("too quiet", "music is too quiet"),
+            written_phrases=("turn up the music", "turn up the volume", "too quiet",
+                             "music is too quiet")),
     Command("quieter", ("quieter", "music down", "volume down", "turn it down", "too loud"),
-            "music quieter", complaint_phrases=("too loud",)),
-    Command("slower", ("slower", "slow down"), "give each step more time"),
-    Command("faster", ("faster", "speed up"), "give each step less time"),
+            "music quieter", complaint_phrases=("too loud", "music is too loud"),
+            written_phrases=("turn down the music", "turn down the volume", "music is too loud")),
+    Command("slower", ("slower", "slow down"), "give each step more time",
+            complaint_phrases=("too fast",), written_phrases=("not so fast", "too fast")),
+    Command("faster", ("faster", "speed up"), "give each step less time",
+            complaint_phrases=("too slow",), written_phrases=("too slow",)),
     # Whisper writes "How much longer?", "How much time is left?" whole (3 voices of 3).
     Command("time", ("how long", "time left"), "say the time left",
             written_phrases=("how much longer", "how much time", "how much is left")),
@@ -148,18 +163,20 @@ PAIN_FILLERS: frozenset[str] = FILLERS | {
 # a minute", "next one", "go back one step", "turn the music up". Over music at 10 dB Whisper
 # wrote these whole (fit -0.5 to -1.7) and none was heard: the words around were no fillers.
 # The same for "go to the next step", "sorry, what was that?" (3 voices of 3 over music 20 dB)
-# and "pause for a second" (1 of 3).
+# and "pause for a second" (1 of 3), and "Help me." (6 voices of 6 over music 10 dB) and "skip
+# this" (1 of 6: "Keep this one." for the rest).
 # Said with these, the command means what it means alone. None for "stop" (it ends the
 # session), nor a command said twice: for near-miss words over music Whisper wrote "Stop it."
 # and "Stop there." ("stopper"), and "Back back" ("backpack").
 CARRIERS: dict[str, frozenset[str]] = {
     "pause": frozenset({"second", "sec", "minute", "moment", "one", "for"}),
-    "next": frozenset({"one", "step", "to"}),
+    "next": frozenset({"one", "step", "to", "this", "it"}),
     "repeat": frozenset({"sorry", "me"}),
     "back": frozenset({"one", "step"}),
     "louder": frozenset({"turn", "more"}),
     "quieter": frozenset({"turn", "more"}),
     "time": frozenset({"is", "left", "still", "do", "we", "have", "there"}),
+    "help": frozenset({"me"}),
 }
 _COMPLAINTS: frozenset[str] = _PAIN | {p for c in COMMANDS for p in c.complaint_phrases}
 # What may be said around each phrase, longest phrases first (carried_phrase).
@@ -199,8 +216,10 @@ def is_barge_in(command: str, phrase: str) -> bool:
 
 
 def mentions(text: str, command: str) -> bool:
-    """Does `text` hold any phrase of `command`, as whole words ("say next" holds next)?"""
-    phrases = BY_NAME[command].phrases if command in BY_NAME else ()
+    """Does `text` hold any phrase of `command`, as whole words ("say next" holds next)? The
+    written phrases too: the coach's "gently" may come back as Whisper's "Gently."."""
+    found = BY_NAME.get(command)
+    phrases = (*found.phrases, *found.written_phrases) if found else ()
     return any(holds(text, p) for p in phrases)
 
 
