@@ -177,6 +177,14 @@ def test_the_ways_people_ask_that_only_whisper_writes() -> None:
     assert commands.mentions("Glide gently up the back.", "softer")
 
 
+def test_what_a_grammar_heard_is_read_by_its_own_phrases_only() -> None:
+    """A grammar's sound-alikes include "less" and "more": to the verifier those are no
+    command, though "less" written by Whisper is one ("A little less.")."""
+    assert commands.parse("A little less.").command == "softer"
+    assert commands.parse("less", written=False) is None
+    assert commands.parse("less pressure", written=False).command == "softer"
+
+
 def test_contrary_commands_pair_up_both_ways() -> None:
     assert commands.CONTRARY["harder"] == "softer" and commands.CONTRARY["softer"] == "harder"
     assert all(commands.CONTRARY[b] == a for a, b in commands.CONTRARY.items())

@@ -458,6 +458,11 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
     pytest.param(["turn down the music", "the music is too loud", "turn up the music",
                   "that's a bit much", "help me", "the music is nice"],
                  ["quieter", "quieter", "louder", "softer", "help"], id="music-and-complaints"),
+    pytest.param(["go easy", "what's next", "i missed that", "just a second", "go ahead",
+                  "that was easy"],
+                 ["softer", "next", "repeat", "pause", "resume"], id="go-easy-and-others"),
+    pytest.param(["press a bit harder", "next part", "take it slower", "finish the session",
+                  "not again"], ["harder", "next", "slower", "stop"], id="finishing-and-pacing"),
 ])
 def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> None:
     """Said by two voices over music 20 dB under them: heard in order, at most one missed,

@@ -396,7 +396,7 @@ class PocketsphinxEngine:
                 return Verdict(None, sound_alike, 0.0, 0, f"{SOUND_ALIKE} {text!r}",
                                sounds_like=text or None)
             bar_raise = SAFE_OVER_DECOY
-        parsed = commands.parse(text) if text else None
+        parsed = commands.parse(text, written=False) if text else None
         if parsed is None:
             return Verdict(None, text, 0.0, 0, "grammar heard " + (text or "nothing"))
         words = [s for s in segs if s.word.strip().split("(")[0] in parsed.phrase.split()]
