@@ -185,6 +185,15 @@ def test_what_a_grammar_heard_is_read_by_its_own_phrases_only() -> None:
     assert commands.parse("less pressure", written=False).command == "softer"
 
 
+def test_pain_said_plainly_is_pain_and_a_stop_for_a_moment_is_a_pause() -> None:
+    assert commands.parse("You're hurting me!").pain
+    assert commands.carried_phrase("It's sore.") == "sore"
+    assert commands.carried_phrase("My back is sore.") is None  # typed, it is pain (parse)
+    assert commands.parse("Back off.").command == "softer"
+    assert commands.parse("Stop for a second.").command == "pause"
+    assert commands.parse("Stop, that's painful.").command == "stop"
+
+
 def test_contrary_commands_pair_up_both_ways() -> None:
     assert commands.CONTRARY["harder"] == "softer" and commands.CONTRARY["softer"] == "harder"
     assert all(commands.CONTRARY[b] == a for a, b in commands.CONTRARY.items())

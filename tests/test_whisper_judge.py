@@ -463,6 +463,9 @@ def test_a_complaint_around_a_pain_word_is_softer(judge) -> None:
                  ["softer", "next", "repeat", "pause", "resume"], id="go-easy-and-others"),
     pytest.param(["press a bit harder", "next part", "take it slower", "finish the session",
                   "not again"], ["harder", "next", "slower", "stop"], id="finishing-and-pacing"),
+    # Pain and care as people say them; "back off" is no "back".
+    pytest.param(["careful", "you're hurting me", "not so deep", "back off", "that's painful",
+                  "that's it for today"], ["softer"] * 5 + ["stop"], id="pain-said-plainly"),
 ])
 def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> None:
     """Said by two voices over music 20 dB under them: heard in order, at most one missed,

@@ -34,17 +34,24 @@ COMMANDS: tuple[Command, ...] = (
     Command("harder", ("harder", "firmer", "more pressure", "deeper", "press harder"),
             "more pressure, up to the safe limit for the area",
             written_phrases=("stronger",)),
+    # Pain said the way people say it: Whisper wrote "That's sore." / "That's a sore." (4 of 6
+    # voices), "That's painful." (4), "You are hurting me." / "You're hurting me." (4), and
+    # "Careful.", "Not so deep.", "Back off." (6 of 6); none was heard, and "back off" would have
+    # been "back".
     Command("softer", ("softer", "gentler", "lighter", "less pressure", "ease off", "too hard",
                        "not so hard", "ouch", "ow", "that hurts", "it hurts", "too much"),
             "less pressure; pain words do this at once",
             pain_phrases=("too hard", "not so hard", "ouch", "ow", "that hurts", "it hurts",
-                          "too much"),
+                          "too much", "sore", "painful", "hurting", "you're hurting me",
+                          "you are hurting me"),
             complaint_phrases=("too strong", "too rough", "not so rough", "too deep", "too firm",
-                               "a bit much"),
+                               "not so deep", "a bit much"),
             written_phrases=("gently", "more gently", "be gentle", "easy", "less", "too strong",
-                             "too rough", "not so rough", "too deep", "too firm", "a bit much")),
+                             "too rough", "not so rough", "too deep", "too firm", "not so deep",
+                             "a bit much", "careful", "back off", "ease up", "sore", "painful",
+                             "hurting", "you're hurting me", "you are hurting me")),
     Command("next", ("next", "next step", "continue", "go on", "move on", "skip"),
-            "go to the next step", written_phrases=("what's next", "go forward")),
+            "go to the next step", written_phrases=("what's next", "go forward", "moving on")),
     Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
     # "What did you say?", "Come again?", "Pardon?": Whisper writes them whole (over music 20
     # dB: 3, 2 and 1 voices of 3); taken from what it writes, as "how much longer" below.
@@ -56,15 +63,17 @@ COMMANDS: tuple[Command, ...] = (
                       "just a minute"),
             "pause the timer and the voice",
             written_phrases=("give me a second", "give me a minute", "give me a moment",
-                             "just a second", "hold it")),
+                             "just a second", "hold it", "stop for a second", "stop a second",
+                             "stop for a moment", "stop a moment")),
     Command("resume", ("resume", "carry on", "keep going"), "carry on after a pause",
-            written_phrases=("go ahead", "i'm ready")),
+            written_phrases=("go ahead", "i'm ready", "keep it going")),
     # "stop right there" whole: Whisper wrote it so (3 of 6 voices over music) and nothing was
     # taken, "right there" being no filler. Not "stop" + any "there": "stopper" came as "Stop
     # there."
     Command("stop", ("stop", "end session", "that's enough", "finish", "stop right there"),
             "end the session",
-            written_phrases=("we're done", "i'm done", "all done", "finish the session")),
+            written_phrases=("we're done", "i'm done", "all done", "finish the session",
+                             "stop the session", "i want to stop", "that's it for today")),
     # "music is too loud": not "music" as a carrier, since "louder music" is a near miss.
     Command("louder", ("louder", "music up", "volume up", "turn it up"), "music louder",
             complaint_phrases=("too quiet", "music is too quiet"),
@@ -185,8 +194,8 @@ PAIN_FILLERS: frozenset[str] = FILLERS | {
 # and "Stop there." ("stopper"), and "Back back" ("backpack").
 CARRIERS: dict[str, frozenset[str]] = {
     "pause": frozenset({"second", "sec", "minute", "moment", "one", "for"}),
-    "harder": frozenset({"press"}),
-    "next": frozenset({"one", "step", "to", "this", "it", "part"}),
+    "harder": frozenset({"press", "push"}),
+    "next": frozenset({"one", "step", "to", "this", "it", "part", "do"}),
     "repeat": frozenset({"sorry", "me"}),
     "back": frozenset({"one", "step"}),
     "louder": frozenset({"turn", "more"}),
