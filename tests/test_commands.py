@@ -205,9 +205,10 @@ def test_typed_phrasings_of_the_bench_name_their_command() -> None:
     labelled with, and holds nothing but that command's phrase with the words allowed around
     it (what Whisper writes for them is read the same way); "stop" takes no words around it
     but fillers (CARRIERS says why), so "stop right there" is a phrase of its own."""
-    from voice_coach.bench_data import PHRASINGS
+    from voice_coach.bench_data import EVERYDAY, PHRASINGS
 
-    for text, command in PHRASINGS:
+    # ... but "a little more": more of what? Not a harder on the words alone.
+    for text, command in (*PHRASINGS, *(e for e in EVERYDAY if e[0] != "a little more")):
         parsed = commands.parse(text)
         assert parsed is not None and parsed.command == command, (text, parsed)
         carried = commands.command_for_phrase(commands.carried_phrase(text) or "")

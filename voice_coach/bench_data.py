@@ -72,6 +72,45 @@ PHRASINGS: tuple[tuple[str, str], ...] = (
     ("how much is left", "time"),
 )
 
+# Everyday ways of asking, beyond the table's phrases and PHRASINGS: they shaped the written
+# phrases and carriers of stop 37 (commands.py), as the first eleven PHRASINGS shaped theirs.
+EVERYDAY: tuple[tuple[str, str], ...] = (
+    ("gently", "softer"), ("more gently", "softer"), ("be gentle", "softer"),
+    ("too rough", "softer"), ("that's a bit much", "softer"), ("too strong", "softer"),
+    ("easy", "softer"), ("go easy", "softer"), ("too deep", "softer"), ("a little less", "softer"),
+    ("not so rough", "softer"), ("too firm", "softer"), ("back off", "softer"),
+    ("ease up", "softer"), ("not so deep", "softer"), ("that's sore", "softer"),
+    ("careful", "softer"), ("you're hurting me", "softer"), ("ow ow", "softer"),
+    ("that's painful", "softer"), ("harder please", "harder"), ("a bit firmer", "harder"),
+    ("go deeper", "harder"), ("you can press harder", "harder"), ("a little more", "harder"),
+    ("stronger", "harder"), ("firmer please", "harder"), ("press a bit harder", "harder"),
+    ("push harder", "harder"), ("you can go harder", "harder"), ("skip this one", "next"),
+    ("let's move on", "next"), ("okay next", "next"), ("what's next", "next"),
+    ("next part", "next"), ("skip it", "next"), ("go forward", "next"), ("moving on", "next"),
+    ("let's do the next one", "next"), ("go back please", "back"), ("previous step", "back"),
+    ("back please", "back"), ("previous one", "back"), ("one more time", "repeat"),
+    ("say that again please", "repeat"), ("again", "repeat"), ("repeat that", "repeat"),
+    ("i missed that", "repeat"), ("give me a second", "pause"), ("wait a moment", "pause"),
+    ("hold on please", "pause"), ("pause please", "pause"), ("wait a minute", "pause"),
+    ("hold it", "pause"), ("just a second", "pause"), ("one sec", "pause"),
+    ("stop for a second", "pause"), ("stop a moment", "pause"), ("okay carry on", "resume"),
+    ("let's keep going", "resume"), ("go ahead", "resume"), ("i'm ready", "resume"),
+    ("keep it going", "resume"), ("stop please", "stop"), ("let's stop", "stop"),
+    ("we're done", "stop"), ("end the session", "stop"), ("let's finish", "stop"),
+    ("stop now", "stop"), ("all done", "stop"), ("finish the session", "stop"),
+    ("ok stop", "stop"), ("stop the session", "stop"), ("i want to stop", "stop"),
+    ("that's it for today", "stop"), ("turn up the music", "louder"),
+    ("turn the volume up", "louder"), ("can you turn it up", "louder"), ("more volume", "louder"),
+    ("turn down the music", "quieter"), ("the music is too loud", "quieter"),
+    ("lower the music", "quieter"), ("too noisy", "quieter"), ("slow down a bit", "slower"),
+    ("not so fast", "slower"), ("slow it down", "slower"), ("take it slower", "slower"),
+    ("a bit slower", "slower"), ("speed up a bit", "faster"), ("go faster", "faster"),
+    ("quicker", "faster"), ("hurry up", "faster"), ("speed it up", "faster"),
+    ("how much time left", "time"), ("how long is left", "time"),
+    ("how much time do we have", "time"), ("are we almost done", "time"),
+    ("how long to go", "time"), ("help me", "help"), ("what are the commands", "help"),
+)
+
 # Things a receiver says that are not commands.
 CHATTER = (
     "that feels really nice", "i had such a long day at work", "mm that is lovely",
@@ -167,10 +206,12 @@ def build(cache_root: Path, quick: bool) -> TestSet:
     return _built(cache_root, available_voices(quick), _items(quick), with_human=True)
 
 
-def build_phrasings(cache_root: Path) -> list[Clip]:
-    """PHRASINGS said by every available voice (synthesized once, then cached)."""
+def build_phrasings(cache_root: Path, phrasings: tuple[tuple[str, str], ...] = PHRASINGS
+                    ) -> list[Clip]:
+    """`phrasings` (PHRASINGS, EVERYDAY) said by every available voice (synthesized once, then
+    cached)."""
     items: list[tuple[str, str, str | None]] = [("phrasing", text, command)
-                                                for text, command in PHRASINGS]
+                                                for text, command in phrasings]
     return _built(cache_root, available_voices(False), items, with_human=False).clips
 
 

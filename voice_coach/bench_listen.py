@@ -241,10 +241,11 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
             if cond == "music10":  # where the target is: which phrases it loses
                 by_phrase = {p: round(h / n, 2) for p, (h, n) in sorted(sc.by_phrase.items())}
                 log("  fewest heard: " + _fewest_heard(sc, 8))
-        phrasings = None
+        phrasings = everyday = None
         if not quick:
             phrasings, ph_s, ph_cpu = _phrasings(make, cache, log, opinions)
-            cpu, audio_s = cpu + ph_cpu, audio_s + ph_s
+            everyday, ev_s, ev_cpu = _phrasings(make, cache, log, opinions, "everyday")
+            cpu, audio_s = cpu + ph_cpu + ev_cpu, audio_s + ph_s + ev_s
         over, barge_s, barge_cpu = _over_coach(make, ts, log, opinions)
         cpu, audio_s = cpu + barge_cpu, audio_s + barge_s
         fa, (free_s, free_cpu), fa_by = _false_accepts(make, ts, quick, log, opinions)
@@ -259,6 +260,7 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
             "recall_by_voice": per_voice,
             "recall_by_phrase_music10": by_phrase,
             "recall_phrasings_music10": phrasings,
+            "recall_everyday_music10": everyday,
             "recall_barge_in_over_coach": over["barge_in"],
             "recall_any_over_coach": over["any"],
             "commands_per_condition": sum(len(v) for v in by_voice.values()),
@@ -278,17 +280,22 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
 
 
 def _phrasings(make: Callable[[], Engine], cache: Path, log: Callable[[str], None],
-               opinions: OpinionLog | None) -> tuple[float, float, float]:
+               opinions: OpinionLog | None, name: str = "phrasings"
+               ) -> tuple[float, float, float]:
     """(recall, audio s, CPU s) of commands said with more words than the table's phrase
-    (bench_data.PHRASINGS), every voice, music 10 dB under them."""
-    clips = bench_data.build_phrasings(cache)
-    st = assemble(clips, seed=400)
-    run = run_engine(make, mix(st, 10.0, seed=400), [])
-    _noted(opinions, "phrasings", st)
+    (bench_data.PHRASINGS; "everyday": bench_data.EVERYDAY), every voice, music 10 dB under
+    them."""
+    everyday = name == "everyday"
+    clips = bench_data.build_phrasings(
+        cache, bench_data.EVERYDAY if everyday else bench_data.PHRASINGS)
+    seed = 402 if everyday else 400
+    st = assemble(clips, seed=seed)
+    run = run_engine(make, mix(st, 10.0, seed=seed), [])
+    _noted(opinions, name, st)
     sc = Score()
     score(run, st.labels, sc, [st.words_before(a) for a, *_ in st.labels])
     recall = round(sc.hits / max(sc.total, 1), 3)
-    log(f"phrasings, music10: recall {recall} ({sc.hits}/{sc.total}), wrong {sc.wrong}; "
+    log(f"{name}, music10: recall {recall} ({sc.hits}/{sc.total}), wrong {sc.wrong}; "
         "fewest heard: " + _fewest_heard(sc, 6))
     return recall, run.audio_s, run.cpu_s
 
