@@ -30,7 +30,7 @@ COMMANDS: tuple[Command, ...] = (
     # of them whole 4-6 times of 6 ("More gently.", "Give me a second.", "Turn down the music",
     # "Not so fast.", "Stronger.", "Go easy.", "What's next?", "I missed that.", "All done.",
     # "Hurry up.", "Too noisy."), and none was heard: no table phrase with only fillers around.
-    # Fewer for some ("Too strong." 3, "Take it slower." 2: a real voice fares better).
+    # Fewer for some ("Too strong." 3, "Take it slower." 2).
     Command("harder", ("harder", "firmer", "more pressure", "deeper", "press harder"),
             "more pressure, up to the safe limit for the area",
             written_phrases=("stronger",)),
@@ -63,9 +63,11 @@ COMMANDS: tuple[Command, ...] = (
                       "just a minute"),
             "pause the timer and the voice",
             written_phrases=("give me a second", "give me a minute", "give me a moment",
-                             "just a second", "one sec", "hold it", "stop for a second",
-                             "stop a second",
-                             "stop for a moment", "stop a moment")),
+                             "just a second", "one sec", "hold it",
+                             # ... when heard whole: a "stop" taken before the rest is said
+                             # still stops at once (a stop does not wait to hear more).
+                             "stop for a second", "stop a second", "stop for a moment",
+                             "stop a moment")),
     Command("resume", ("resume", "carry on", "keep going"), "carry on after a pause",
             written_phrases=("go ahead", "i'm ready", "keep it going")),
     # "stop right there" whole: Whisper wrote it so (3 of 6 voices over music) and nothing was
@@ -74,8 +76,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("stop", ("stop", "end session", "that's enough", "finish", "stop right there"),
             "end the session",
             written_phrases=("we're done", "i'm done", "all done", "finish the session",
-                             "end the session",
-                             "stop the session", "i want to stop", "that's it for today")),
+                             "end the session", "stop the session", "i want to stop",
+                             "that's it for today")),
     # "music is too loud": not "music" as a carrier, since "louder music" is a near miss.
     Command("louder", ("louder", "music up", "volume up", "turn it up"), "music louder",
             complaint_phrases=("too quiet", "music is too quiet"),
@@ -245,7 +247,7 @@ def is_barge_in(command: str, phrase: str) -> bool:
 
 def mentions(text: str, command: str) -> bool:
     """Does `text` hold any phrase of `command`, as whole words ("say next" holds next)? The
-    written phrases too: the coach's "gently" may come back as Whisper's "Gently."."""
+    written phrases too: the coach's "gently" may come back, written by Whisper."""
     found = BY_NAME.get(command)
     phrases = (*found.phrases, *found.written_phrases) if found else ()
     return any(holds(text, p) for p in phrases)
