@@ -21,8 +21,15 @@ class Command:
     complaint_phrases: tuple[str, ...] = ()
     # Phrases taken only from what is written (typed, or Whisper's transcription), kept out of
     # the closed grammars (`phrases`): in pocketsphinx's grammar "how much longer" drew an
-    # "ouch that hurts" to it, and the pain was lost.
+    # "ouch that hurts" to it, and the pain was lost. A pain or complaint phrase that is not in
+    # `phrases` is one of these too (`understood`).
     written_phrases: tuple[str, ...] = ()
+
+    @property
+    def understood(self) -> tuple[str, ...]:
+        """Every phrase that names this command: the grammars' and the written ones."""
+        return tuple(dict.fromkeys((*self.phrases, *self.written_phrases, *self.pain_phrases,
+                                    *self.complaint_phrases)))
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -46,10 +53,8 @@ COMMANDS: tuple[Command, ...] = (
                           "you are hurting me"),
             complaint_phrases=("too strong", "too rough", "not so rough", "too deep", "too firm",
                                "not so deep", "a bit much"),
-            written_phrases=("gently", "more gently", "be gentle", "easy", "less", "too strong",
-                             "too rough", "not so rough", "too deep", "too firm", "not so deep",
-                             "a bit much", "careful", "back off", "ease up", "sore", "painful",
-                             "hurting", "you're hurting me", "you are hurting me")),
+            written_phrases=("gently", "more gently", "be gentle", "easy", "less", "careful",
+                             "back off", "ease up")),
     Command("next", ("next", "next step", "continue", "go on", "move on", "skip"),
             "go to the next step", written_phrases=("what's next", "go forward", "moving on")),
     Command("back", ("back", "go back", "previous", "last step"), "go back one step"),
@@ -81,19 +86,16 @@ COMMANDS: tuple[Command, ...] = (
     # "music is too loud": not "music" as a carrier, since "louder music" is a near miss.
     Command("louder", ("louder", "music up", "volume up", "turn it up"), "music louder",
             complaint_phrases=("too quiet", "music is too quiet"),
-            written_phrases=("turn up the music", "turn up the volume", "more volume", "too quiet",
-                             "music is too quiet")),
+            written_phrases=("turn up the music", "turn up the volume", "more volume")),
     Command("quieter", ("quieter", "music down", "volume down", "turn it down", "too loud"),
             "music quieter", complaint_phrases=("too loud", "music is too loud", "too noisy"),
-            written_phrases=("turn down the music", "turn down the volume", "lower the music",
-                             "music is too loud", "too noisy")),
+            written_phrases=("turn down the music", "turn down the volume", "lower the music")),
     Command("slower", ("slower", "slow down"), "give each step more time",
             complaint_phrases=("too fast",),
-            written_phrases=("not so fast", "too fast", "slow it down", "take it slow",
-                             "take it slower")),
+            written_phrases=("not so fast", "slow it down", "take it slow", "take it slower")),
     Command("faster", ("faster", "speed up"), "give each step less time",
             complaint_phrases=("too slow",),
-            written_phrases=("too slow", "hurry up", "quicker", "speed it up")),
+            written_phrases=("hurry up", "quicker", "speed it up")),
     # Whisper writes "How much longer?", "How much time is left?" whole (3 voices of 3).
     Command("time", ("how long", "time left"), "say the time left",
             written_phrases=("how much longer", "how much time", "how much is left",
@@ -127,8 +129,7 @@ def priority(name: str) -> int:
     return PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
 
 
-_PHRASE_TO_COMMAND: dict[str, str] = {p: c.name for c in COMMANDS
-                                       for p in (*c.phrases, *c.written_phrases)}
+_PHRASE_TO_COMMAND: dict[str, str] = {p: c.name for c in COMMANDS for p in c.understood}
 _SPOKEN_PHRASES: frozenset[str] = frozenset(p for c in COMMANDS for p in c.phrases)
 _PAIN: frozenset[str] = frozenset(p for c in COMMANDS for p in c.pain_phrases)
 _NON_WORD = re.compile(r"[^a-z' ]+")
@@ -249,8 +250,7 @@ def mentions(text: str, command: str) -> bool:
     """Does `text` hold any phrase of `command`, as whole words ("say next" holds next)? The
     written phrases too: the coach's "gently" may come back, written by Whisper."""
     found = BY_NAME.get(command)
-    phrases = (*found.phrases, *found.written_phrases) if found else ()
-    return any(holds(text, p) for p in phrases)
+    return any(holds(text, p) for p in (found.understood if found else ()))
 
 
 def leads_with_word_of(phrase: str, text: str) -> bool:
