@@ -160,6 +160,23 @@ def test_the_words_that_complete_a_command_are_the_command() -> None:
     assert commands.carried_phrase("Louder music.") is None  # a near miss of the bench's
 
 
+def test_the_words_around_a_misheard_command_word_are_found() -> None:
+    """Whisper may write the words around a command right and the command's own word wrong
+    ("Post, please!" for "pause please"): the judge refits the phrase in those words."""
+    assert commands.context_around("Post, please!", "pause") == ([], ["please"])
+    assert commands.context_around("Pass for a moment.", "pause") == ([], ["for", "a", "moment"])
+    assert commands.context_around("Eat off a bit.", "ease off") == ([], ["a", "bit"])
+    assert commands.context_around("Please slow town.", "slow down") == (["please"], [])
+    # Nothing around the word, the phrase itself written, two stretches of other words, a
+    # stretch longer than the phrase, or words that may not surround this phrase: none.
+    assert commands.context_around("BOSS!", "pause") is None
+    assert commands.context_around("Pause, please.", "pause") is None
+    assert commands.context_around("Boss for the movement.", "pause") is None
+    assert commands.context_around("Pass me the salt, please.", "pause") is None
+    assert commands.context_around("Post for a moment.", "next") is None  # "moment": pause's
+    assert commands.context_around("Please.", "pause") is None
+
+
 def test_the_ways_people_ask_that_only_whisper_writes() -> None:
     assert commands.carried_phrase("More gently, please.") == "more gently"
     assert commands.carried_phrase("Just give me a second.") == "give me a second"

@@ -476,6 +476,22 @@ def test_commands_said_the_way_people_say_them_are_heard(judge, said, meant) -> 
         assert _all_but_one_in_order(heard, meant), (voice, heard, _weighed(engine))
 
 
+@pytest.mark.parametrize("said, phrase, voice", [
+    ("pause please", "pause", "kal16"), ("pause for a moment", "pause", "slt"),
+    ("ease off a bit", "ease off", "awb"), ("hold on please", "hold on", "slt")])
+def test_a_misheard_command_word_is_fitted_in_the_words_whisper_wrote_around_it(
+        judge, said, phrase, voice) -> None:
+    """Over music Whisper wrote the words around each of these right and the command's own word
+    wrong ("Paulus, please.", "Puss for a moment.", "Heaves off a bit.", "Ceville done,
+    please."): the phrase alone leaves those words unexplained and fit 5-8 worse than what it
+    wrote, and none was heard. Fitted in its words ("Pause please."), each is, against its
+    sound-alikes fitted in the same words."""
+    rivals = {"pause": ["pose", "cause", "pours"]}
+    opinion = judge.judge(spoken(said, voice, music_snr_db=10), [phrase], rivals_of=rivals,
+                          safe=SAFE)
+    assert opinion.command == commands.command_for_phrase(phrase), opinion
+
+
 @pytest.mark.parametrize("said, accepted_as, voices, command", [
     ("louder", "lighter", ("slt", "rms"), "louder"),  # the live mix-up: a wrong softer
     ("lighter", "louder", ("awb", "slt", "rms"), "softer"),

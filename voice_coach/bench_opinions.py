@@ -72,7 +72,7 @@ def _as_row(judged: Judged) -> dict[str, Any]:
 def _as_judged(row: dict[str, Any]) -> Judged:
     h = row["hearing"]
     hearing = Hearing(h["scores"], h["rival_best"], h["free"], h["free_fit"], h["written"],
-                      tuple(h["added"]))
+                      tuple(h["added"]), tuple(h.get("in_context", ())))
     return Judged(hearing, row["confirmed"], frozenset(row["safe"]), frozenset(row["strict"]),
                   row["command"])
 

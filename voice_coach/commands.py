@@ -230,6 +230,24 @@ def carried_phrase(text: str) -> str | None:
     return None
 
 
+def context_around(text: str, phrase: str) -> tuple[list[str], list[str]] | None:
+    """The words of `text` around the one short stretch of it that could be `phrase`
+    misheard, when they are words that may be said around `phrase` (carried_phrase): for
+    "pause", "Post, please!" gives ([], ["please"]) and "Pass for a moment." ([], ["for", "a",
+    "moment"]). None when `text` already holds `phrase`, or is nothing but such words, or has
+    no such stretch (two of them, or one longer than the phrase and a word)."""
+    words, around = normalize(text), _AROUND.get(phrase)
+    if around is None or holds(text, phrase):
+        return None
+    other = [i for i, w in enumerate(words) if w not in around]
+    if not other or len(other) == len(words):
+        return None
+    first, last = other[0], other[-1]
+    if last - first + 1 != len(other) or len(other) > len(phrase.split()) + 1:
+        return None
+    return words[:first], words[last + 1:]
+
+
 def phrases() -> list[str]:
     """Every phrase of every command, in table order (for recogniser grammars): not the
     written_phrases."""

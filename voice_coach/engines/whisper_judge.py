@@ -178,6 +178,12 @@ def _as_written(phrase: str) -> str:
     return " " + text[:1].upper() + text[1:] + end
 
 
+def _reworded(context: tuple[list[str], list[str]], phrase: str) -> str:
+    """`phrase` written with the words Whisper wrote around it (`commands.context_around`)."""
+    before, after = context
+    return _as_written(" ".join([*before, phrase, *after]))
+
+
 def _load_when_used(name: str) -> None:
     """Let `import name` give a stand-in that imports the module on the first use of one of
     its attributes. faster-whisper imports PyAV at once, for decoding audio files, which the
@@ -279,17 +285,45 @@ class WhisperJudge:
             def fit(text: str) -> float:
                 return self._fit(encoded, frames, text, first_word)
             scores = {c: fit(_as_written(c)) for c in set(candidates)}
+            contexts = self._in_context(scores, free, fit) if carriers else {}
             free_fit = self._fit(encoded, frames, " " + free) if free else -99.0
             reachable = max([*scores.values(), free_fit if written in scores else -99.0])
             rival_best = -99.0  # not fitted where no candidate can clear a bar: nothing to rival
             if reachable >= UNDECIDING_FIT or not self.skip_hopeless:
                 rival_best = self._best_fit(encoded, frames, [_as_written(r) for r in rivals],
                                             first_word)
-        hearing = Hearing(scores, rival_best, free, free_fit, written, tuple(added))
+                # A phrase fitted in Whisper's words meets its sound-alikes in them too.
+                rival_best = max([rival_best, *(
+                    self._best_fit(encoded, frames, [_reworded(ctx, r) for r in
+                                                     (rivals_of or {}).get(c, ())], first_word)
+                    for c, ctx in contexts.items())])
+        hearing = Hearing(scores, rival_best, free, free_fit, written, tuple(added),
+                          tuple(sorted(contexts)))
         opinion = decide(hearing, confirmed, safe, strict)
         if self.on_judged is not None:
             self.on_judged(Judged(hearing, confirmed, safe, strict, opinion.command))
         return opinion
+
+    @staticmethod
+    def _in_context(scores: dict[str, float], free: str, fit: Callable[[str], float]
+                    ) -> dict[str, tuple[list[str], list[str]]]:
+        """Refit each candidate in what Whisper wrote around its own word for it: a "pause
+        please" it wrote "Post, please!" is fitted as "Pause please." too, not only as "Pause."
+        (which leaves the "please" unexplained: -8.6 against its own -3.2). `scores` take the
+        better fit; returns the contexts of those that fit better so. Measured over music 10 dB
+        (6 voices): the bench's phrasings 190 -> 198 of 234 heard, its everyday ones 421 -> 428
+        of 600; no new false command on near misses, chatter, narration, music, nor 30 short
+        things said during a massage ("a bit lower", "boss please", "just there", x6 voices)."""
+        better = {}
+        for phrase in sorted(scores):
+            context = commands.context_around(free, phrase)
+            if context is None:
+                continue
+            in_words = fit(_reworded(context, phrase))
+            if in_words > scores[phrase]:
+                scores[phrase] = in_words
+                better[phrase] = context
+        return better
 
     def _transcribe(self, encoded) -> tuple[str, np.ndarray]:
         """Greedy transcription, and the log-probabilities of its first token (all of them)."""
@@ -366,6 +400,7 @@ class Hearing:
     free_fit: float
     written: str  # that, as a command phrase, if it is one
     added: tuple[str, ...] = ()  # candidates Whisper put forward itself
+    in_context: tuple[str, ...] = ()  # candidates that fit better in Whisper's words around
 
 
 @dataclass(frozen=True)
