@@ -26,14 +26,22 @@ def _question(verdict: Verdict, coach: bool = False) -> Verdict | object:
     return second.question(heard, verdict, [verdict.text], lambda audio: verdict.text)
 
 
-def _ok(command: str, llr: float, over: str | None = None) -> Verdict:
-    return Verdict(command, command, llr, 60, "ok", 10.0, over_sound_alike=over)
+def _ok(command: str, llr: float, over: str | None = None, extra_s: float = 0.0) -> Verdict:
+    return Verdict(command, command, llr, 60, "ok", 10.0, over_sound_alike=over, extra_s=extra_s)
 
 
 def test_stop_pause_softer_or_next_by_name_act_at_once() -> None:
     for command in ("stop", "pause", "softer", "next"):
         verdict = _ok(command, -20.0)  # a weak fit, yet by name (a real "pause" live: -17)
         assert _question(verdict) is verdict
+
+
+def test_a_command_word_with_more_said_around_it_waits_for_whisper() -> None:
+    # "boss please" passed the verifier as "pause" with 0.40 s of speech left over
+    for command in ("stop", "pause", "softer", "next"):
+        assert callable(_question(_ok(command, -20.0, extra_s=0.40)))
+    verdict = _ok("pause", -20.0, extra_s=0.10)  # the tail of a word said alone
+    assert _question(verdict) is verdict
 
 
 def test_softer_heard_out_over_a_sound_alike_waits_for_whisper() -> None:

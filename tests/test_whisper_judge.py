@@ -670,3 +670,12 @@ def test_an_engine_and_its_whisper_go_as_soon_as_they_are_dropped(judge, tmp_pat
             assert gone() is None and (model() is None or model() is judge)
         finally:
             gc.enable()
+
+
+def test_a_command_word_with_more_said_around_it_waits_for_whisper(judge) -> None:
+    """Pocketsphinx took kal16's "boss please" over music for "pause" by name, which acts
+    without Whisper; with the "please" left over it now waits for Whisper, which wrote "Thank
+    you." for it. A command said with a word after it still gets through, confirmed."""
+    engine = PocketsphinxEngine(judge=judge)
+    heard = _decode(engine, _over_music(["boss please", "stop now", "next part"], "kal16", 20.0))
+    assert heard == ["stop", "next"], _weighed(engine)

@@ -412,7 +412,8 @@ class PocketsphinxEngine:
             bar += COACH_MARGIN
         if frames < MIN_FRAMES_PER_PHONE * self._phones[parsed.phrase]:
             return Verdict(None, text, 0.0, frames, "too short")
-        if (utt.end - utt.start) / SAMPLE_RATE - frames / 100 > EXTRA_SPEECH_S:
+        extra_s = (utt.end - utt.start) / SAMPLE_RATE - frames / 100
+        if extra_s > EXTRA_SPEECH_S:
             return Verdict(None, text, 0.0, frames, "more was said than a command")
         iso = _isolation_db(self._ring_slice(utt.start, utt.end),
                             self._ring_slice(utt.start - int(0.40 * SAMPLE_RATE),
@@ -433,7 +434,7 @@ class PocketsphinxEngine:
         if llr < bar:
             return Verdict(None, text, llr, frames, "llr below bar", iso)
         return Verdict(parsed.command, text, llr, frames, "ok", iso,
-                       over_sound_alike=sound_alike)
+                       over_sound_alike=sound_alike, extra_s=max(extra_s, 0.0))
 
 
 def _confidence(verdict: Verdict) -> float:

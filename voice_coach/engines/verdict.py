@@ -44,6 +44,9 @@ class Verdict:
     # An accepted command heard out over a word that sounds like it and fitted better ("sofa"
     # for "softer"): the sound-alike.
     over_sound_alike: str | None = None
+    # Seconds of speech in the utterance beyond the command's own words ("boss please" heard as
+    # "pause" has the "please" left over); a command said on its own has none.
+    extra_s: float = 0.0
 
 
 def named_by_whisper(opinion: Opinion, verdict: Verdict) -> Verdict:
