@@ -400,7 +400,8 @@ class Hearing:
     free_fit: float
     written: str  # that, as a command phrase, if it is one
     added: tuple[str, ...] = ()  # candidates Whisper put forward itself
-    in_context: tuple[str, ...] = ()  # candidates that fit better in Whisper's words around
+    in_context: tuple[str, ...] = ()  # candidates that fit better in the words Whisper wrote
+    # around its own word for them ("Pause please." for its "Post, please!")
 
 
 @dataclass(frozen=True)
