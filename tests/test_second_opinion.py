@@ -9,7 +9,8 @@ import numpy as np
 
 from voice_coach.engines.second_opinion import SecondOpinion
 from voice_coach.engines.utterance import Utterance
-from voice_coach.engines.verdict import Heard, Verdict
+from voice_coach.engines.verdict import WHISPER_NAMED, Heard, Verdict
+from voice_coach.engines.whisper_judge import Opinion
 
 
 class _NoWhisper:
@@ -53,3 +54,28 @@ def test_other_commands_always_wait_for_whisper() -> None:
     assert callable(_question(_ok("stop", 5.0), coach=True))  # over the coach only softer
     verdict = _ok("softer", 5.0)
     assert _question(verdict, coach=True) is verdict
+
+
+class _NamesStop:
+    """Stands for a Whisper that hears speech and names "stop" in it."""
+
+    def speech_probability(self, audio: np.ndarray) -> float:
+        return 0.95
+
+    def judge(self, audio: np.ndarray, candidates: list[str], **how: Any) -> Opinion:
+        return Opinion("stop", "Stop.", -2.0, "'stop' -2.0, free 'Stop.' -2.0", "stop")
+
+
+def test_a_command_whisper_names_keeps_why_the_first_pass_did_not_take_it() -> None:
+    # Live, a command that waited for Whisper chimes a second late: its trace must say why.
+    judge: Any = _NamesStop()
+    second = SecondOpinion(judge, rivals={}, mixups={}, suggestable=[])
+    heard = Heard(Utterance(16_000, 24_000, True, 20.0), False, np.zeros(12_800, np.int16))
+    turned_down = Verdict(None, "stock", 0.0, 0, "a word that sounds like 'stop'",
+                          sounds_like="stop")
+    ask = second.question(heard, turned_down, ["stop"], lambda audio: "stop")
+    assert callable(ask)
+    verdict = ask()
+    assert verdict.command == "stop"
+    assert verdict.reason.startswith(WHISPER_NAMED)
+    assert verdict.reason.endswith("first pass: 'stock', a word that sounds like 'stop'")

@@ -53,6 +53,9 @@ def named_by_whisper(opinion: Opinion, verdict: Verdict) -> Verdict:
     """The verdict for a command Whisper named in place of pocketsphinx's `verdict`. The phrase
     it matched, not its free transcription ("Let's tap." for a "stop"): the listener lets a
     command interrupt the coach by the words it was heard as. Its reason says what it weighed;
-    its llr holds Whisper's log-probability (the engine's confidence reads it so)."""
+    its llr holds Whisper's log-probability (the engine's confidence reads it so), and it ends
+    with the first pass's own reason: a command that waited for Whisper live (a chime a second
+    late) is traced to why pocketsphinx did not take it at once."""
+    first_pass = f"{verdict.text!r}, {verdict.reason}"
     return Verdict(opinion.command, opinion.phrase, opinion.logprob, verdict.frames,
-                   f"{WHISPER_NAMED}: {opinion.detail}", verdict.iso_db)
+                   f"{WHISPER_NAMED}: {opinion.detail}; first pass: {first_pass}", verdict.iso_db)
