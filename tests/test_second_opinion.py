@@ -20,11 +20,17 @@ class _NoWhisper:
         raise AssertionError(f"Whisper asked ({name}) before its question was put")
 
 
+def _second(judge: Any) -> SecondOpinion:
+    return SecondOpinion(judge, rivals={}, mixups={}, suggestable=[])
+
+
+def _heard(coach: bool = False) -> Heard:
+    return Heard(Utterance(16_000, 24_000, True, 20.0), coach, np.zeros(12_800, np.int16))
+
+
 def _question(verdict: Verdict, coach: bool = False) -> Verdict | object:
-    judge: Any = _NoWhisper()
-    second = SecondOpinion(judge, rivals={}, mixups={}, suggestable=[])
-    heard = Heard(Utterance(16_000, 24_000, True, 20.0), coach, np.zeros(12_800, np.int16))
-    return second.question(heard, verdict, [verdict.text], lambda audio: verdict.text)
+    return _second(_NoWhisper()).question(_heard(coach), verdict, [verdict.text],
+                                          lambda audio: verdict.text)
 
 
 def _ok(command: str, llr: float, over: str | None = None, extra_s: float = 0.0) -> Verdict:
@@ -68,12 +74,9 @@ class _NamesStop:
 
 def test_a_command_whisper_names_keeps_why_the_first_pass_did_not_take_it() -> None:
     # Live, a command that waited for Whisper chimes a second late: its trace must say why.
-    judge: Any = _NamesStop()
-    second = SecondOpinion(judge, rivals={}, mixups={}, suggestable=[])
-    heard = Heard(Utterance(16_000, 24_000, True, 20.0), False, np.zeros(12_800, np.int16))
     turned_down = Verdict(None, "stock", 0.0, 0, "a word that sounds like 'stop'",
                           sounds_like="stop")
-    ask = second.question(heard, turned_down, ["stop"], lambda audio: "stop")
+    ask = _second(_NamesStop()).question(_heard(), turned_down, ["stop"], lambda audio: "stop")
     assert callable(ask)
     verdict = ask()
     assert verdict.command == "stop"
