@@ -10,7 +10,7 @@ import numpy as np
 from voice_coach.engines.second_opinion import SecondOpinion
 from voice_coach.engines.utterance import Utterance
 from voice_coach.engines.verdict import WHISPER_NAMED, Heard, Verdict
-from voice_coach.engines.whisper_judge import Opinion
+from voice_coach.engines.whisper_decide import Opinion
 
 
 class _NoWhisper:

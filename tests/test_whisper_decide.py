@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voice_coach.engines.whisper_judge import Hearing, decide
+from voice_coach.engines.whisper_decide import Hearing, decide
 
 HARDER = frozenset({"harder"})
 

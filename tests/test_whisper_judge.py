@@ -14,7 +14,7 @@ import pytest
 from voice_coach import bench_data, commands
 from voice_coach.audio_in import chunks, to_int16
 from voice_coach.bench_opinions import OpinionLog, replay
-from voice_coach.engines import whisper_judge
+from voice_coach.engines import whisper_decide, whisper_judge
 from voice_coach.engines.pocketsphinx_engine import PocketsphinxEngine
 from voice_coach.engines.verdict import WHISPER_NAMED
 
@@ -606,7 +606,7 @@ def test_phrases_too_unlikely_to_decide_anything_are_not_fitted(judge, monkeypat
                 opinion = judge.judge(audio, ["stop", "back", "next", "lighter"], rivals,
                                       confirming=confirming, safe=SAFE, suggest=phrases)
                 fit = opinion.logprob  # where it decides anything, the same fit
-                deciding = fit >= whisper_judge.UNDECIDING_FIT
+                deciding = fit >= whisper_decide.UNDECIDING_FIT
                 opinions.append((opinion.command, round(fit, 1) if deciding else "low"))
         fits[skip] = (counting.fits, opinions)
     assert fits[True][1] == fits[False][1]
@@ -652,7 +652,7 @@ def test_the_bench_records_whispers_decisions_and_replays_them(judge, tmp_path,
     log.save()
     assert heard == said, _weighed(engine)
     assert list(replay(log.path)) == [f"decisions {len(said)}"]
-    monkeypatch.setattr(whisper_judge, "CONFIRM_MIN_LOGPROB", 0.0)
+    monkeypatch.setattr(whisper_decide, "CONFIRM_MIN_LOGPROB", 0.0)
     lines = list(replay(log.path))
     assert lines[-1] == f"decisions {len(said)}, lost {len(said)}", lines
     for phrase, line in zip(said, lines, strict=False):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .engines.base import Engine
-from .engines.whisper_judge import Hearing, Judged
+from .engines.whisper_decide import Hearing, Judged
 from .errors import UserError
 
 # Whisper is asked when the utterance has ended: up to this long after its phrase ended.

@@ -2,9 +2,9 @@
 an utterance the verifier turned down as a near miss of a command, and it must confirm most
 commands the verifier accepted (music alone once passed it as "slower").
 
-What is asked, and at which bars, is decided here; Whisper's scoring and the bars themselves
-are `whisper_judge`'s. Questions are built on the stream's thread and may be answered on
-another (`judging`).
+What is asked, and at which bars, is decided here; Whisper's scoring is `whisper_judge`'s and
+the bars themselves `whisper_decide`'s. Questions are built on the stream's thread and may be
+answered on another (`judging`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 
 from .. import commands
 from .verdict import SAFE_COMMANDS, SOUND_ALIKE, Heard, Verdict, named_by_whisper
-from .whisper_judge import Opinion, WhisperJudge
+from .whisper_decide import Opinion
+from .whisper_judge import WhisperJudge
 
 STRICT_COMMANDS = frozenset({"harder"})  # Whisper names these only on its own clear hearing
 # ... and, while the coach talks, all but the barge-in commands: what is left of its voice after

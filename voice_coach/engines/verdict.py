@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import utterance
-from .whisper_judge import Opinion
+from .whisper_decide import Opinion
 
 # Commands heard even when a sound-alike fits better ("stock" for a "stop" whose burst the
 # music masked), if their likelihood ratio clears a higher bar: for these a miss costs more
