@@ -4,6 +4,7 @@ as the pocketsphinx verifier's judge of the utterances it turned down."""
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import threading
 import weakref
@@ -27,10 +28,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def judge() -> whisper_judge.WhisperJudge:
-    # One thread: the other core is the real-time tests' (sessions on the virtual devices, run
-    # by the other worker), whose recogniser must keep up. Scores are the same to 6 decimals
-    # with one thread or two; two were only ~1.3x faster here.
-    return whisper_judge.WhisperJudge(threads=1)
+    # Beside the other worker (pytest-xdist), one thread: the other core is for its real-time
+    # tests (sessions on the virtual devices), whose recogniser must keep up. Scores are the
+    # same to 6 decimals with one thread or two; two were only ~1.3x faster here.
+    return whisper_judge.WhisperJudge(threads=1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 def spoken(phrase: str, voice: str = "awb", music_snr_db: float | None = None) -> np.ndarray:
