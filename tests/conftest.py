@@ -1,5 +1,6 @@
-"""Test set-up: the virtual PulseAudio devices start here, at import, before any test module
-(and so before sounddevice) is imported; `audio` tests skip only if PulseAudio cannot start."""
+"""Test set-up: the virtual PulseAudio devices start here, when pytest is configured, before
+any test module (and so sounddevice) is imported; `audio` tests skip only if PulseAudio cannot
+start."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ import virtual_audio  # noqa: E402
 # A server of its own for each test run (unless VOICE_COACH_VAUDIO_DIR names one), so two runs
 # on one machine, or a manual session, never play into each other's recordings.
 _OWN = not os.environ.get("VOICE_COACH_VAUDIO_DIR")
-_BASE = (Path(tempfile.mkdtemp(prefix="voice-coach-pa-")) if _OWN
-         else Path(os.environ["VOICE_COACH_VAUDIO_DIR"]))
-_ERROR = virtual_audio.start(_BASE)
+_BASE: Path | None = None  # the server's folder, once started
+_ERROR: str | None = None
 
 # Sessions the tests run save their history and profiles here, not in the user's data folder.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="voice-coach-test-data-")
@@ -37,6 +37,15 @@ def verdict_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return trace
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    global _BASE, _ERROR
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # pytest-xdist's controller runs no test; each worker starts its own server
+    _BASE = (Path(tempfile.mkdtemp(prefix="voice-coach-pa-")) if _OWN
+             else Path(os.environ["VOICE_COACH_VAUDIO_DIR"]))
+    _ERROR = virtual_audio.start(_BASE)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if _ERROR is None:
         return
@@ -47,6 +56,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _OWN and _ERROR is None:
+    if _OWN and _BASE is not None and _ERROR is None:
         virtual_audio.stop(_BASE)
         shutil.rmtree(_BASE, ignore_errors=True)
