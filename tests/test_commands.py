@@ -135,6 +135,21 @@ def test_a_complaint_around_a_pain_word_is_still_pain() -> None:
     assert commands.carried_phrase("The music is too loud for me.") is None
 
 
+def test_any_cry_before_that_hurts_is_pain_but_not_another_command() -> None:
+    # How Whisper spelled an "ouch that hurts" and an "ow that hurts" over music.
+    assert commands.carried_phrase("Alch, that hurts.") == "that hurts"
+    assert commands.carried_phrase("Film, that hurts.") == "that hurts"
+    assert commands.carried_phrase("Go, it hurts!") == "it hurts"
+    # Only one word, first: more than that is a sentence.
+    assert commands.carried_phrase("Now, which of that hurts?") is None
+    assert commands.carried_phrase("My back, that hurts.") is None
+    # A command said first is not taken for a cry.
+    assert commands.carried_phrase("Stop, that hurts.") is None
+    assert commands.carried_phrase("Wait, it hurts.") is None
+    # Only before the hurt phrases.
+    assert commands.carried_phrase("Alch, too much.") is None
+
+
 def test_the_words_that_complete_a_command_are_the_command() -> None:
     assert commands.carried_phrase("Wait a second.") == "wait"
     assert commands.carried_phrase("Hold on a minute.") == "hold on"

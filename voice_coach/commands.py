@@ -209,6 +209,11 @@ CARRIERS: dict[str, frozenset[str]] = {
     "time": frozenset({"is", "left", "still", "do", "we", "have", "there", "are", "to"}),
     "help": frozenset({"me"}),
 }
+# The cry before "that hurts" is what Whisper spells worst: an "ouch that hurts" over music came
+# out "Alch, that hurts." and "touch that touch", an "ow that hurts" "Oh", "Of", "Film" or "Go,
+# that hurts." Before these the first word may be any word but another command ("Stop, that
+# hurts." is not a softer only): it is pain whatever was cried.
+CRIED_BEFORE: frozenset[str] = frozenset({"that hurts", "it hurts"})
 _COMPLAINTS: frozenset[str] = _PAIN | {p for c in COMMANDS for p in c.complaint_phrases}
 # What may be said around each phrase, longest phrases first (carried_phrase).
 _AROUND: dict[str, frozenset[str]] = {
@@ -219,13 +224,16 @@ _AROUND: dict[str, frozenset[str]] = {
 def carried_phrase(text: str) -> str | None:
     """The command phrase `text` holds with nothing but FILLERS around it ("A little harder."
     holds "harder"), PAIN_FILLERS around a complaint, or its command's CARRIERS; the longest
-    if several; None if there is none, or more than that."""
+    if several; None if there is none, or more than that. Before a CRIED_BEFORE phrase the
+    first word may be any word that names no other command."""
     words = normalize(text)
     for phrase, around in _AROUND.items():
         n = len(phrase.split())
         for i in range(len(words) - n + 1):
+            cried = phrase in CRIED_BEFORE and _PHRASE_TO_COMMAND.get(words[0]) in (None, "softer")
+            before = words[1:i] if cried else words[:i]
             if (" ".join(words[i:i + n]) == phrase
-                    and all(w in around for w in words[:i] + words[i + n:])):
+                    and all(w in around for w in before + words[i + n:])):
                 return phrase
     return None
 
