@@ -54,7 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    memory.keep_large_buffers_out_of_the_heap()  # sessions run for an hour
+    # Sessions run for an hour. Not where a recogniser decodes in this process: its Whisper
+    # allocates buffers over the threshold at every step, and each one mapped and unmapped
+    # again doubled its CPU time (bench listen --quick: sys 46 s -> 3 min 45 s).
+    if not getattr(args, "decodes_here", False):
+        memory.keep_large_buffers_out_of_the_heap()
     try:
         return int(args.func(args) or 0)
     except UserError as err:

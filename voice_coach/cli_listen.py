@@ -24,7 +24,7 @@ def add_commands(sub: Any, bench_sub: Any) -> None:
     p.add_argument("--input-device", help="microphone name or index (see 'voice-coach devices')")
     p.add_argument("--coach-speaking", action="store_true",
                    help="decode as if the coach were talking the whole time (stricter)")
-    p.set_defaults(func=run_listen)
+    p.set_defaults(func=run_listen, decodes_here=True)
 
     b = bench_sub.add_parser("listen", help="recall, false accepts/hour, delay, RTF, memory")
     _engine_args(b, default="pocketsphinx")
@@ -34,7 +34,7 @@ def add_commands(sub: Any, bench_sub: Any) -> None:
     b.add_argument("--cache", type=Path, help="where the synthesized set is kept")
     b.add_argument("--opinions", type=Path, metavar="FILE",
                    help="record Whisper's decisions here, for 'voice-coach bench replay'")
-    b.set_defaults(func=run_bench)
+    b.set_defaults(func=run_bench, decodes_here=True)
 
     r = bench_sub.add_parser("replay", help="decide recorded Whisper opinions again: what "
                              "changes with the bars as they are now")
