@@ -69,8 +69,10 @@ def test_listen_bad_input_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
-def test_bench_listen_on_a_labelled_folder(tmp_path: Path) -> None:
-    wav, ends = commands_over_music(tmp_path, ["next", "stop"], "rms")
+def labelled_folder(tmp_path: Path, phrases: list[str], voice: str) -> Path:
+    """A folder of recordings for `bench listen --data`: `phrases` (each a command's name) over
+    music in one WAV, and 20 s of music alone."""
+    wav, ends = commands_over_music(tmp_path, phrases, voice)
     data = tmp_path / "data"
     data.mkdir()
     shutil.move(str(wav), data / "take1.wav")
@@ -80,9 +82,14 @@ def test_bench_listen_on_a_labelled_folder(tmp_path: Path) -> None:
         w.setsampwidth(2)
         w.setframerate(16_000)
         w.writeframes(music.tobytes())
-    (data / "labels.tsv").write_text(
-        f"take1.wav\t{ends[0] - 0.5:.2f}\t{ends[0]:.2f}\tnext\n"
-        f"take1.wav\t{ends[1] - 0.5:.2f}\t{ends[1]:.2f}\tstop\n")
+    (data / "labels.tsv").write_text("".join(
+        f"take1.wav\t{end - 0.5:.2f}\t{end:.2f}\t{phrase}\n"
+        for phrase, end in zip(phrases, ends, strict=True)))
+    return data
+
+
+def test_bench_listen_on_a_labelled_folder(tmp_path: Path) -> None:
+    data = labelled_folder(tmp_path, ["next", "stop"], "rms")
     r = cli("bench", "listen", "--data", str(data))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
@@ -90,6 +97,38 @@ def test_bench_listen_on_a_labelled_folder(tmp_path: Path) -> None:
     assert result["false_accepts_per_hour"] == 0.0
     assert 0 < result["rtf"] < 1 and result["peak_rss_mb"] > 0
     assert result["delay_p95_s"] is not None
+
+
+def test_bench_listen_in_two_worker_processes_decides_as_in_one(tmp_path: Path) -> None:
+    """The streams run in worker processes (Whisper on one thread each) hear the same commands
+    at the same times, and Whisper decides the same, as one after another in the bench's own
+    process (two threads)."""
+    data = labelled_folder(tmp_path, ["pause", "softer", "louder"], "slt")
+    (data / "music2.wav").write_bytes((data / "music.wav").read_bytes())
+    results, opinions = [], []
+    for workers in ("1", "2"):
+        recorded = tmp_path / f"opinions{workers}.jsonl"
+        r = cli("bench", "listen", "--data", str(data), "--workers", workers,
+                "--opinions", str(recorded))
+        assert r.returncode == 0, r.stderr
+        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        opinions.append([_rounded(json.loads(line)) for line in recorded.read_text().splitlines()])
+    assert [r["workers"] for r in results] == [1, 2]
+    for key in ("recall", "commands", "false_accepts_per_hour", "delay_p50_s", "delay_p95_s"):
+        assert results[0][key] == results[1][key], key
+    assert any("hearing" in row for row in opinions[0])  # Whisper was asked
+    assert opinions[0] == opinions[1]
+
+
+def _rounded(row: dict) -> dict:
+    """An opinion row with its scores to 2 decimals (int8 arithmetic on one thread and on two
+    may differ in the last bits)."""
+    hearing = row.get("hearing")
+    if hearing:
+        for key in ("free_fit", "rival_best"):
+            hearing[key] = round(hearing[key], 2)
+        hearing["scores"] = {k: round(v, 2) for k, v in hearing["scores"].items()}
+    return row
 
 
 def test_bench_rejects_bad_labels(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from . import bench_data, commands
-from .audio_in import RATE, chunks, to_int16
+from .audio_in import RATE, to_int16
 from .bench_opinions import OpinionLog
-from .engines.base import Detection, Engine
+from .bench_runs import Run, Runs
+from .engines.base import Detection
 from .listener import maybe_own_voice
 from .recent_speech import KEEP_S, WordSpan, word_spans, words_near
 
@@ -109,34 +110,6 @@ def mix(stream: Stream, snr_db: float | None, seed: int) -> np.ndarray:
 
 
 @dataclass
-class Run:
-    detections: list[Detection]
-    audio_s: float
-    cpu_s: float
-
-
-def run_engine(make: Callable[[], Engine], audio: np.ndarray, coach: list[tuple[float, float]]
-               ) -> Run:
-    """Feed the whole stream as fast as possible in 100 ms chunks, telling the engine when the
-    coach is speaking, and time only the engine."""
-    engine = make()
-    dets: list[Detection] = []
-    cpu = 0.0
-    pos = 0
-    for chunk in chunks(audio):
-        t = pos / RATE
-        engine.set_coach_speaking(any(a - 0.1 <= t <= b + 0.3 for a, b in coach))
-        c0 = time.process_time()
-        dets += engine.feed(chunk)
-        cpu += time.process_time() - c0
-        pos += len(chunk)
-    c0 = time.process_time()
-    dets += engine.flush()
-    cpu += time.process_time() - c0
-    return Run(dets, len(audio) / RATE, cpu)
-
-
-@dataclass
 class Score:
     hits: int = 0
     total: int = 0
@@ -172,33 +145,34 @@ def score(run: Run, labels: list[tuple[float, float, str, str]], sc: Score,
     sc.extra += len(run.detections) - len(used)
 
 
-def _noted(opinions: OpinionLog | None, name: str, st: Stream) -> None:
-    """Tell the opinion log what the stream just heard held."""
+def _noted(opinions: OpinionLog | None, name: str, st: Stream, run: Run) -> None:
+    """Give the opinion log the stream's Whisper decisions and what the stream held."""
     if opinions is not None:
-        opinions.said(name, st.spoken, st.labels)
+        opinions.add(name, st.spoken, st.labels, run.judged)
 
 
 def pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(xs, q)), 3) if xs else None
 
 
-def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool,
-          data: Path | None, log: Callable[[str], None], opinions: OpinionLog | None = None
-          ) -> dict:
+def bench(runs: Runs, engine_name: str, cache: Path, quick: bool, data: Path | None,
+          log: Callable[[str], None], opinions: OpinionLog | None = None) -> dict:
+    """Every stream is handed to `runs` first, then each is scored when its run is in (in the
+    order handed over, so the log and the opinions come out the same with any workers)."""
     t0 = time.time()
-    if opinions is not None:
-        make = opinions.recording(make)
     cpu = audio_s = 0.0
-    result: dict = {"bench": "listen", "engine": engine_name, "quick": quick}
+    result: dict = {"bench": "listen", "engine": engine_name, "quick": quick,
+                    "workers": runs.workers}
     if data is not None:
         streams = [(name, Stream(x.astype(np.float32) / 32768.0,
                                  [(a, b, c, name) for a, b, c in labs],
                                  [(0.0, len(x) / RATE)] if name.startswith("coach") else []))
                    for name, x, labs in bench_data.read_folder(data)]
+        pending = [(name, st, runs.submit(to_int16(st.audio), st.coach)) for name, st in streams]
         sc, fa_s, fa = Score(), 0.0, 0
-        for name, st in streams:
-            run = run_engine(make, to_int16(st.audio), st.coach)
-            _noted(opinions, name, st)
+        for name, st, ran in pending:
+            run = ran()
+            _noted(opinions, name, st, run)
             cpu, audio_s = cpu + run.cpu_s, audio_s + run.audio_s
             before = sc.extra
             score(run, st.labels, sc)
@@ -217,17 +191,27 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
         for c in ts.clips:
             if c.kind == "command":
                 by_voice.setdefault(c.voice, []).append(c)
+        # The longest streams first, so that no worker is left with one at the end.
+        phrasings_ran = everyday_ran = None
+        if not quick:
+            everyday_ran = _phrasings(runs, cache, log, opinions, "everyday")
+            phrasings_ran = _phrasings(runs, cache, log, opinions)
+        over_ran = _over_coach(runs, ts, log, opinions)
+        fa_ran = _false_accepts(runs, ts, quick, log, opinions)
+        voice_streams = [assemble(clips, seed=k)
+                         for k, (_voice, clips) in enumerate(sorted(by_voice.items()))]
+        condition_runs = [[(st, runs.submit(mix(st, snr, seed=k), []))
+                           for k, st in enumerate(voice_streams)] for _cond, snr in CONDITIONS]
         recall: dict[str, float] = {}
         delays: list[float] = []
         per_voice: dict[str, dict[str, float]] = {}
         by_phrase: dict[str, float] = {}
         wrong = extra = 0
-        for cond, snr in CONDITIONS:
+        for (cond, _snr), ran_streams in zip(CONDITIONS, condition_runs, strict=True):
             sc = Score()
-            for k, (_voice, clips) in enumerate(sorted(by_voice.items())):
-                st = assemble(clips, seed=k)
-                run = run_engine(make, mix(st, snr, seed=k), [])
-                _noted(opinions, cond, st)
+            for st, ran in ran_streams:
+                run = ran()
+                _noted(opinions, cond, st, run)
                 cpu, audio_s = cpu + run.cpu_s, audio_s + run.audio_s
                 score(run, st.labels, sc, [st.words_before(a) for a, *_ in st.labels])
             recall[cond] = round(sc.hits / max(sc.total, 1), 3)
@@ -242,13 +226,13 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
                 by_phrase = {p: round(h / n, 2) for p, (h, n) in sorted(sc.by_phrase.items())}
                 log("  fewest heard: " + _fewest_heard(sc, 8))
         phrasings = everyday = None
-        if not quick:
-            phrasings, ph_s, ph_cpu = _phrasings(make, cache, log, opinions)
-            everyday, ev_s, ev_cpu = _phrasings(make, cache, log, opinions, "everyday")
+        if phrasings_ran is not None and everyday_ran is not None:
+            phrasings, ph_s, ph_cpu = phrasings_ran()
+            everyday, ev_s, ev_cpu = everyday_ran()
             cpu, audio_s = cpu + ph_cpu + ev_cpu, audio_s + ph_s + ev_s
-        over, barge_s, barge_cpu = _over_coach(make, ts, log, opinions)
+        over, barge_s, barge_cpu = over_ran()
         cpu, audio_s = cpu + barge_cpu, audio_s + barge_s
-        fa, (free_s, free_cpu), fa_by = _false_accepts(make, ts, quick, log, opinions)
+        fa, (free_s, free_cpu), fa_by = fa_ran()
         cpu += free_cpu
         audio_s += free_s + fa_by["narration"]["audio_s"]
         held = [v for v in per_voice if tuple(v.split(":", 1)) in bench_data.HELD_OUT]
@@ -279,25 +263,29 @@ def bench(make: Callable[[], Engine], engine_name: str, cache: Path, quick: bool
     return result
 
 
-def _phrasings(make: Callable[[], Engine], cache: Path, log: Callable[[str], None],
+def _phrasings(runs: Runs, cache: Path, log: Callable[[str], None],
                opinions: OpinionLog | None, name: str = "phrasings"
-               ) -> tuple[float, float, float]:
-    """(recall, audio s, CPU s) of commands said with more words than the table's phrase
-    (bench_data.PHRASINGS; "everyday": bench_data.EVERYDAY), every voice, music 10 dB under
-    them."""
+               ) -> Callable[[], tuple[float, float, float]]:
+    """What gives (recall, audio s, CPU s) of commands said with more words than the table's
+    phrase (bench_data.PHRASINGS; "everyday": bench_data.EVERYDAY), every voice, music 10 dB
+    under them."""
     everyday = name == "everyday"
     clips = bench_data.build_phrasings(
         cache, bench_data.EVERYDAY if everyday else bench_data.PHRASINGS)
     seed = 402 if everyday else 400
     st = assemble(clips, seed=seed)
-    run = run_engine(make, mix(st, 10.0, seed=seed), [])
-    _noted(opinions, name, st)
-    sc = Score()
-    score(run, st.labels, sc, [st.words_before(a) for a, *_ in st.labels])
-    recall = round(sc.hits / max(sc.total, 1), 3)
-    log(f"{name}, music10: recall {recall} ({sc.hits}/{sc.total}), wrong {sc.wrong}; "
-        "fewest heard: " + _fewest_heard(sc, 6))
-    return recall, run.audio_s, run.cpu_s
+    ran = runs.submit(mix(st, 10.0, seed=seed), [])
+
+    def scored() -> tuple[float, float, float]:
+        run = ran()
+        _noted(opinions, name, st, run)
+        sc = Score()
+        score(run, st.labels, sc, [st.words_before(a) for a, *_ in st.labels])
+        recall = round(sc.hits / max(sc.total, 1), 3)
+        log(f"{name}, music10: recall {recall} ({sc.hits}/{sc.total}), wrong {sc.wrong}; "
+            "fewest heard: " + _fewest_heard(sc, 6))
+        return recall, run.audio_s, run.cpu_s
+    return scored
 
 
 def _fewest_heard(sc: Score, k: int) -> str:
@@ -306,31 +294,36 @@ def _fewest_heard(sc: Score, k: int) -> str:
     return ", ".join(f"{p!r} {h}/{n}" for _r, p, h, n in worst)
 
 
-def _over_coach(make: Callable[[], Engine], ts: bench_data.TestSet, log: Callable[[str], None],
-                opinions: OpinionLog | None) -> tuple[dict[str, float], float, float]:
-    """({"barge_in": recall, "any": recall}, audio s, CPU s) of commands said while the coach
-    talks: music 10 dB under them, the engine told the coach is speaking throughout, and the
-    coach's narration running under them BARGE_IN_RESIDUAL_DB down (what echo removal leaves
-    of it). "barge_in": stop, pause, softer (pain words too) and next, which always cut in;
-    "any": every command, counted as the listener acts on them (not one the narration running
-    under it had just said)."""
+def _over_coach(runs: Runs, ts: bench_data.TestSet, log: Callable[[str], None],
+                opinions: OpinionLog | None
+                ) -> Callable[[], tuple[dict[str, float], float, float]]:
+    """What gives ({"barge_in": recall, "any": recall}, audio s, CPU s) of commands said while
+    the coach talks: music 10 dB under them, the engine told the coach is speaking throughout,
+    and the coach's narration running under them BARGE_IN_RESIDUAL_DB down (what echo removal
+    leaves of it). "barge_in": stop, pause, softer (pain words too) and next, which always cut
+    in; "any": every command, counted as the listener acts on them (not one the narration
+    running under it had just said)."""
     clips = [c for c in ts.clips if c.kind == "command" and c.command]
     st = assemble(clips, seed=300)
     st.audio = st.audio + _narration_under(st, ts) * np.float32(
         10 ** (-BARGE_IN_RESIDUAL_DB / 20))
-    run = run_engine(make, mix(st, 10.0, seed=300), [(0.0, len(st.audio) / RATE)])
-    _noted(opinions, "over the coach", st)
-    run.detections = st.acted_on(run.detections)
-    recall = {}
-    for name, barge_in in (("barge_in", True), ("any", False)):
-        labels = [lab for lab, c in zip(st.labels, clips, strict=True)
-                  if not barge_in or commands.is_barge_in(c.command or "", c.text)]
-        sc = Score()
-        score(run, labels, sc)
-        recall[name] = round(sc.hits / max(sc.total, 1), 3)
-        log(f"over the coach ({name}): recall {recall[name]} ({sc.hits}/{sc.total}), "
-            f"wrong {sc.wrong}")
-    return recall, run.audio_s, run.cpu_s
+    ran = runs.submit(mix(st, 10.0, seed=300), [(0.0, len(st.audio) / RATE)])
+
+    def scored() -> tuple[dict[str, float], float, float]:
+        run = ran()
+        _noted(opinions, "over the coach", st, run)
+        run.detections = st.acted_on(run.detections)
+        recall = {}
+        for name, barge_in in (("barge_in", True), ("any", False)):
+            labels = [lab for lab, c in zip(st.labels, clips, strict=True)
+                      if not barge_in or commands.is_barge_in(c.command or "", c.text)]
+            sc = Score()
+            score(run, labels, sc)
+            recall[name] = round(sc.hits / max(sc.total, 1), 3)
+            log(f"over the coach ({name}): recall {recall[name]} ({sc.hits}/{sc.total}), "
+                f"wrong {sc.wrong}")
+        return recall, run.audio_s, run.cpu_s
+    return scored
 
 
 def _narration_under(st: Stream, ts: bench_data.TestSet) -> np.ndarray:
@@ -349,13 +342,14 @@ def _narration_under(st: Stream, ts: bench_data.TestSet) -> np.ndarray:
     return out
 
 
-def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bool,
+def _false_accepts(runs: Runs, ts: bench_data.TestSet, quick: bool,
                    log: Callable[[str], None], opinions: OpinionLog | None
-                   ) -> tuple[int, tuple[float, float], dict]:
-    """Command-free audio: near misses and chatter from the receiver, real read speech, and music
-    alone, all over music at 10 dB (the headline rate); plus the coach's narration, which holds
-    command words, with the engine told the coach is speaking, counted as the listener acts on
-    them (it knows what the coach said; reported on its own)."""
+                   ) -> Callable[[], tuple[int, tuple[float, float], dict]]:
+    """What gives the false accepts on command-free audio: near misses and chatter from the
+    receiver, real read speech, and music alone, all over music at 10 dB (the headline rate);
+    plus the coach's narration, which holds command words, with the engine told the coach is
+    speaking, counted as the listener acts on them (it knows what the coach said; reported on
+    its own)."""
     def free(c: bench_data.Clip) -> bool:  # truly command-free: no command phrase in it at all
         return commands.parse(c.text) is None
 
@@ -364,36 +358,44 @@ def _false_accepts(make: Callable[[], Engine], ts: bench_data.TestSet, quick: bo
         "chatter": ([c for c in ts.clips if c.kind in ("chatter", "human") and free(c)], ()),
         "narration": ([c for c in ts.clips if c.kind == "narration"], ("narration",)),
     }
-    total, audio_s, cpu = 0, 0.0, 0.0
-    by: dict[str, dict[str, float]] = {}
-    for k, (kind, (clips, coach_kinds)) in enumerate(groups.items()):
-        st = assemble(clips, seed=100 + k, coach_kinds=coach_kinds)
-        run = run_engine(make, mix(st, 10.0, seed=100 + k), st.coach)
-        _noted(opinions, kind, st)
-        cpu += run.cpu_s
-        if kind == "narration":  # what the listener acts on: not what the coach just said
-            log(f"narration: the engine heard {[(d.command, d.text) for d in run.detections]}")
-            run.detections = st.acted_on(run.detections)
-        by[kind] = {"false_accepts": len(run.detections), "audio_s": round(run.audio_s, 1),
-                    "per_hour": round(len(run.detections) / run.audio_s * 3600, 1)}
-        if kind != "narration":  # the coach's own voice is reported on its own, not headline
-            total += len(run.detections)
-            audio_s += run.audio_s
-        # The words said, with what was heard in them: a near miss that sounds exactly like a
-        # command ("paws") is told apart from one a listener could have turned down ("sofa").
-        log(f"{kind}: {len(run.detections)} false accepts in {run.audio_s:.0f} s"
-            + "".join(f"\n  {st.words_before(d.at_s)!r} heard as {d.command} ({d.text!r})"
-                      for d in run.detections))
+    streams = [assemble(clips, seed=100 + k, coach_kinds=coach_kinds)
+               for k, (clips, coach_kinds) in enumerate(groups.values())]
+    ran_groups = [runs.submit(mix(st, 10.0, seed=100 + k), st.coach)
+                  for k, st in enumerate(streams)]
     music_s = 60.0 if quick else 300.0
     only = Stream(np.zeros(int(music_s * RATE), np.float32))
-    run = run_engine(make, mix(only, 0.0, seed=200), [])
-    _noted(opinions, "music only", only)
-    total += len(run.detections)
-    audio_s, cpu = audio_s + run.audio_s, cpu + run.cpu_s
-    by["music_only"] = {"false_accepts": len(run.detections), "audio_s": music_s,
-                        "per_hour": round(len(run.detections) / music_s * 3600, 1)}
-    log(f"music only: {len(run.detections)} false accepts in {music_s:.0f} s")
-    return total, (audio_s, cpu), by
+    ran_music = runs.submit(mix(only, 0.0, seed=200), [])
+
+    def counted() -> tuple[int, tuple[float, float], dict]:
+        total, audio_s, cpu = 0, 0.0, 0.0
+        by: dict[str, dict[str, float]] = {}
+        for kind, st, ran in zip(groups, streams, ran_groups, strict=True):
+            run = ran()
+            _noted(opinions, kind, st, run)
+            cpu += run.cpu_s
+            if kind == "narration":  # what the listener acts on: not what the coach just said
+                log(f"narration: the engine heard {[(d.command, d.text) for d in run.detections]}")
+                run.detections = st.acted_on(run.detections)
+            by[kind] = {"false_accepts": len(run.detections), "audio_s": round(run.audio_s, 1),
+                        "per_hour": round(len(run.detections) / run.audio_s * 3600, 1)}
+            if kind != "narration":  # the coach's own voice is reported on its own
+                total += len(run.detections)
+                audio_s += run.audio_s
+            # The words said, with what was heard in them: a near miss that sounds exactly like
+            # a command ("paws") is told apart from one a listener could have turned down
+            # ("sofa").
+            log(f"{kind}: {len(run.detections)} false accepts in {run.audio_s:.0f} s"
+                + "".join(f"\n  {st.words_before(d.at_s)!r} heard as {d.command} ({d.text!r})"
+                          for d in run.detections))
+        run = ran_music()
+        _noted(opinions, "music only", only, run)
+        total += len(run.detections)
+        audio_s, cpu = audio_s + run.audio_s, cpu + run.cpu_s
+        by["music_only"] = {"false_accepts": len(run.detections), "audio_s": music_s,
+                            "per_hour": round(len(run.detections) / music_s * 3600, 1)}
+        log(f"music only: {len(run.detections)} false accepts in {music_s:.0f} s")
+        return total, (audio_s, cpu), by
+    return counted
 
 
 def engine_alone_rss_mb(engine_name: str) -> float | None:

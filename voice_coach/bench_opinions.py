@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,34 +25,19 @@ ASKED_AFTER_S = 1.6
 
 
 class OpinionLog:
-    """Every decision of the engines that `recording` makes, by stream and stream time."""
+    """Every Whisper decision on the bench's streams, by stream and stream time."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._rows: list[dict[str, Any]] = []
         self._streams = 0
 
-    def recording(self, make: Callable[[], Engine]) -> Callable[[], Engine]:
-        """`make`, with each engine's decisions recorded as a new stream's."""
-        def make_recorded() -> Engine:
-            engine = make()
-            self._streams += 1
-            stream = self._streams
-            judge = getattr(engine, "judge", None)
-            # A weak reference: the engine holds the judge, which holds this; a strong one made
-            # a cycle that kept each stream's Whisper model alive (peak RSS 485 -> 1,160 MB).
-            engine_ref = weakref.ref(engine)
-            if judge is not None:
-                def on_judged(judged: Judged) -> None:
-                    at_s = round(getattr(engine_ref(), "stream_s", 0.0), 2)
-                    self._rows.append({"stream": stream, "t": at_s, **_as_row(judged)})
-                judge.on_judged = on_judged
-            return engine
-        return make_recorded
-
-    def said(self, name: str, spoken: list[tuple[float, float, str]],
-             labels: list[tuple[float, float, str, str]]) -> None:
-        """What the last stream made held: every clip's words and the commands among them."""
+    def add(self, name: str, spoken: list[tuple[float, float, str]],
+            labels: list[tuple[float, float, str, str]], judged: list[dict[str, Any]]) -> None:
+        """A stream's decisions (rows made by `recorded`), with what the stream held: every
+        clip's words and the commands among them."""
+        self._streams += 1
+        self._rows += [{"stream": self._streams, **row} for row in judged]
         self._rows.append({"stream": self._streams, "name": name, "spoken": spoken,
                            "labels": [lab[:3] for lab in labels]})
 
@@ -61,6 +46,22 @@ class OpinionLog:
             self.path.write_text("".join(json.dumps(r) + "\n" for r in self._rows))
         except OSError as err:
             raise UserError(f"cannot write the opinions to {self.path}: {err.strerror}") from err
+
+
+def recorded(engine: Engine) -> list[dict[str, Any]]:
+    """The list that the engine's Whisper decisions will be added to, as rows for
+    OpinionLog.add, each with the stream time it was made at (empty if it has no Whisper)."""
+    rows: list[dict[str, Any]] = []
+    judge = getattr(engine, "judge", None)
+    # A weak reference: the engine holds the judge, which holds this; a strong one made a
+    # cycle that kept each stream's Whisper model alive (peak RSS 485 -> 1,160 MB).
+    engine_ref = weakref.ref(engine)
+    if judge is not None:
+        def on_judged(judged: Judged) -> None:
+            rows.append({"t": round(getattr(engine_ref(), "stream_s", 0.0), 2),
+                         **_as_row(judged)})
+        judge.on_judged = on_judged
+    return rows
 
 
 def _as_row(judged: Judged) -> dict[str, Any]:

@@ -34,6 +34,9 @@ def add_commands(sub: Any, bench_sub: Any) -> None:
     b.add_argument("--cache", type=Path, help="where the synthesized set is kept")
     b.add_argument("--opinions", type=Path, metavar="FILE",
                    help="record Whisper's decisions here, for 'voice-coach bench replay'")
+    b.add_argument("--workers", type=_workers, default=min(os.cpu_count() or 1, 2),
+                   metavar="N", help="streams decoded at once, each in a process of its own "
+                   "with Whisper on one thread (default: 2, or 1 on a 1-core machine)")
     b.set_defaults(func=run_bench, decodes_here=True)
 
     r = bench_sub.add_parser("replay", help="decide recorded Whisper opinions again: what "
@@ -48,6 +51,12 @@ def _engine_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
                    help=f"recognizer (default {default}: vosk if a model is found, "
                         "else pocketsphinx)")
     p.add_argument("--model", type=Path, help="a Vosk model folder")
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1, 2 ...)")
+    return int(text)
 
 
 def _model(args: argparse.Namespace) -> Path | None:
@@ -145,7 +154,7 @@ def _listen_live(engine: Engine, args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     from platformdirs import user_cache_dir
 
-    from . import bench_listen, bench_opinions
+    from . import bench_listen, bench_opinions, bench_runs
 
     cache = args.cache or Path(user_cache_dir("voice-coach")) / "bench_listen"
     args.model = _model(args)
@@ -157,8 +166,18 @@ def run_bench(args: argparse.Namespace) -> int:
     def make() -> Engine:
         return make_engine(args.engine, args.model)
 
-    result = bench_listen.bench(make, args.engine, cache, args.quick, args.data,
-                                lambda s: print(s, file=sys.stderr, flush=True), opinions)
+    printing = threading.Lock()  # the workers' progress is told from another thread
+
+    def log(line: str) -> None:
+        with printing:
+            print(line, file=sys.stderr, flush=True)
+
+    runs = bench_runs.Runs(make, args.engine, args.model, args.workers, opinions is not None, log)
+    try:
+        result = bench_listen.bench(runs, args.engine, cache, args.quick, args.data, log,
+                                    opinions)
+    finally:
+        runs.close()
     if opinions is not None:
         opinions.save()
     print(bench_listen.to_json_line(result))

@@ -48,10 +48,12 @@ def describe(name: str, model: Path | None) -> str:
     return "listening to the keyboard: type a command and press Enter"
 
 
-def make_engine(name: str, model: Path | None, live: bool = False) -> Engine:
+def make_engine(name: str, model: Path | None, live: bool = False,
+                judge_threads: int = 2) -> Engine:
     """Build the engine `name` (auto|vosk|pocketsphinx|keys); vosk is imported only if chosen.
     `live`: it listens to a microphone, and second opinions are formed beside the stream
-    rather than holding it up (a file is decoded the same way every run)."""
+    rather than holding it up (a file is decoded the same way every run). `judge_threads`:
+    Whisper's (two in a session; the bench's worker processes give it one each)."""
     engine, path = resolve(name, model)
     if engine == "vosk":
         from .vosk_engine import VoskEngine
@@ -61,7 +63,7 @@ def make_engine(name: str, model: Path | None, live: bool = False) -> Engine:
         from . import whisper_judge
         from .pocketsphinx_engine import PocketsphinxEngine
 
-        judge = whisper_judge.WhisperJudge() if whisper_judge.available() else None
+        judge = whisper_judge.WhisperJudge(judge_threads) if whisper_judge.available() else None
         return PocketsphinxEngine(judge=judge, judge_beside=live and judge is not None)
     from .keys import KeysEngine
 
