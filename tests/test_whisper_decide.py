@@ -155,12 +155,36 @@ def test_a_longer_phrase_may_fall_further_short_of_whispers_spelling() -> None:
     # and scored "move on" 1.4 lower; nothing else came close. Heard: 1.0 per word.
     move_on = Hearing({"move on": -2.4, "next": -15.1}, -14.7, "Move forward.", -1.0, "")
     assert decide(move_on).command == "next"
-    # The same shortfall for a one-word command: another word, not heard.
-    assert decide(Hearing({"resume": -2.4}, -14.7, "Museum.", -1.0, "")).command is None
-    # A two-word phrase 2.4 short is past the bar (this one, written "Let's measure.", was a
-    # real "less pressure" over the coach: the bar's cost).
-    assert decide(Hearing({"less pressure": -4.4}, -13.9, "Let's measure.", -2.0, "")
+    # The same shortfall for a one-word command with a sound-alike 4 below it: another word,
+    # not heard.
+    assert decide(Hearing({"resume": -2.4}, -6.4, "Museum.", -1.0, "")).command is None
+    # A two-word phrase 2.6 short is past the bar, unless it stands far clear of every
+    # sound-alike (CLEAR_RIVAL_GAP): this one, written "Let's measure.", was a real "less
+    # pressure" over the coach.
+    assert decide(Hearing({"less pressure": -4.6}, -9.0, "Let's measure.", -2.0, "")
                   ).command is None
+    assert decide(Hearing({"less pressure": -4.4}, -13.9, "Let's measure.", -2.0, "")
+                  ).command == "softer"
+
+
+def test_a_phrase_far_clear_of_its_sound_alikes_may_fall_further_short_of_whispers_spelling(
+        ) -> None:
+    # A "skip" over music 10 dB that Whisper wrote "Keep." (-1.8): "skip" fits 1.8 lower, and
+    # every sound-alike and other command 7 lower still. Heard.
+    skip = Hearing({"skip": -3.6, "stop": -12.0}, -10.6, "Keep.", -1.8, "")
+    assert decide(skip).command == "next"
+    # Not where a sound-alike comes within CLEAR_RIVAL_GAP, nor where another command does
+    # (the other commands' phrases are rivals too).
+    assert decide(Hearing({"skip": -3.6}, -8.0, "Keep.", -1.8, "")).command is None
+    assert decide(Hearing({"skip": -3.6, "stop": -8.0}, -10.6, "Keep.", -1.8, "")
+                  ).command is None
+    # Nor where no sound-alike was fitted at all, nor for a phrase that fits worse than
+    # CLEAR_MIN_LOGPROB (a chatter "over here" written "Hold on here.": -5.5, no command).
+    assert decide(Hearing({"skip": -3.6}, -99.0, "Keep.", -1.8, "")).command is None
+    assert decide(Hearing({"hold on": -5.5}, -11.1, "Hold on here.", -2.3, "")).command is None
+    # Nor, still, for "harder", which Whisper must have written down itself.
+    assert decide(Hearing({"deeper": -3.0}, -12.0, "Keep her.", -2.2, ""),
+                  strict=frozenset({"harder"})).command is None
 
 
 def test_confirming_weighs_the_command_it_could_be_mixed_up_with() -> None:

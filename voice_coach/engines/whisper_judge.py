@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import commands
 from .base import SAMPLE_RATE
-from .whisper_decide import UNDECIDING_FIT, Hearing, Judged, Opinion, decide
+from .whisper_decide import UNDECIDING_FIT, UNFITTED, Hearing, Judged, Opinion, decide
 
 # Whisper's own candidates: the phrases whose first word it finds likeliest to begin the
 # transcription (one decoding step, already taken for the free transcription). Over music,
@@ -200,7 +200,7 @@ class WhisperJudge:
             contexts = self._in_context(scores, free, fit) if carriers else {}
             free_fit = self._fit(encoded, frames, " " + free) if free else -99.0
             reachable = max([*scores.values(), free_fit if written in scores else -99.0])
-            rival_best = -99.0  # not fitted where no candidate can clear a bar: nothing to rival
+            rival_best = UNFITTED  # not fitted where no candidate can clear a bar: no rival
             if reachable >= UNDECIDING_FIT or not self.skip_hopeless:
                 rival_best = self._best_fit(encoded, frames, [_as_written(r) for r in rivals],
                                             first_word)
