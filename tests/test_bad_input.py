@@ -58,6 +58,8 @@ ROWS = [
      "no input device named 'NoSuchMic'"),
     ("opinions to an unwritable place", ["bench", "listen", "--opinions", "/nope/op.jsonl"],
      "cannot write the opinions"),
+    ("bench workers not a count", ["bench", "listen", "--workers", "0"],
+     "not a number of processes"),
     ("recorded opinions missing", ["bench", "replay", "/nope/opinions.jsonl"],
      "bench listen --opinions"),
     ("recorded opinions not JSON", ["bench", "replay", "{notes.txt}"],
