@@ -14,7 +14,7 @@ import pytest
 
 from voice_coach import bench_data, commands
 from voice_coach.audio_in import chunks, to_int16
-from voice_coach.bench_opinions import OpinionLog, replay
+from voice_coach.bench_opinions import OpinionLog, recorded, replay
 from voice_coach.engines import whisper_decide, whisper_judge
 from voice_coach.engines.pocketsphinx_engine import PocketsphinxEngine
 from voice_coach.engines.verdict import WHISPER_NAMED
@@ -644,12 +644,13 @@ def test_the_bench_records_whispers_decisions_and_replays_them(judge, tmp_path,
     said = ["louder", "slower", "repeat"]  # each one confirmed by Whisper
     audio, spans = _spoken_over_music(said, "slt", snr_db=20)
     log = OpinionLog(tmp_path / "opinions.jsonl")
-    engine = log.recording(lambda: PocketsphinxEngine(judge=judge))()
+    engine = PocketsphinxEngine(judge=judge)
+    rows = recorded(engine)
     try:
         heard = _decode(engine, audio)
     finally:
         judge.on_judged = None
-    log.said("three commands", spans, [(a, b, p, "slt") for a, b, p in spans])
+    log.add("three commands", spans, [(a, b, p, "slt") for a, b, p in spans], rows)
     log.save()
     assert heard == said, _weighed(engine)
     assert list(replay(log.path)) == [f"decisions {len(said)}"]
@@ -660,12 +661,15 @@ def test_the_bench_records_whispers_decisions_and_replays_them(judge, tmp_path,
         assert f"said {phrase!r}: {phrase} -> None" in line, lines
 
 
-def test_an_engine_and_its_whisper_go_as_soon_as_they_are_dropped(judge, tmp_path) -> None:
+def test_an_engine_and_its_whisper_go_as_soon_as_they_are_dropped(judge) -> None:
     """Nothing the engine builds (its second opinion, the bench's opinion log) may refer back
     to it: a cycle leaves each bench stream's Whisper model to the garbage collector, which
     rarely runs (peak RSS 485 -> 1,160 MB on the whole bench, twice)."""
-    judged = OpinionLog(tmp_path / "opinions.jsonl").recording(
-        lambda: PocketsphinxEngine(judge=whisper_judge.WhisperJudge()))
+    def judged() -> PocketsphinxEngine:
+        engine = PocketsphinxEngine(judge=whisper_judge.WhisperJudge())
+        recorded(engine)
+        return engine
+
     for make in (lambda: PocketsphinxEngine(judge=judge), judged):
         engine = make()
         gone, model = weakref.ref(engine), weakref.ref(engine.judge)
