@@ -38,7 +38,8 @@ extra=""; [ "$mode" = dev ] && extra="[dev]"
 stamp=".venv/.installed-$mode-$( (cat pyproject.toml; echo "$mode") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "voice-coach setup: installing the package into .venv ($mode)" >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 >/dev/null \
+    | grep -v "^WARNING: Location" >&2 || true
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extra" 2>&1 \
     | grep -v "^WARNING: Location" >&2 || true
   .venv/bin/python -c 'import voice_coach' 
