@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 from .audio_in import RATE, chunks
 from .bench_opinions import recorded
 from .engines.base import Detection, Engine
+from .engines.factory import make_engine
 
 WORKER_JUDGE_THREADS = 1  # Whisper's threads in each worker process
 
@@ -63,11 +65,7 @@ _worker_make: Callable[[], Engine] | None = None
 
 def _start_worker(engine_name: str, model: Path | None) -> None:
     global _worker_make
-    from .engines.factory import make_engine
-
-    def make() -> Engine:
-        return make_engine(engine_name, model, judge_threads=WORKER_JUDGE_THREADS)
-    _worker_make = make
+    _worker_make = partial(make_engine, engine_name, model, judge_threads=WORKER_JUDGE_THREADS)
 
 
 def _run_in_worker(audio: np.ndarray, coach: list[tuple[float, float]], record: bool) -> Run:
@@ -76,16 +74,15 @@ def _run_in_worker(audio: np.ndarray, coach: list[tuple[float, float]], record: 
 
 
 class Runs:
-    """Runs streams through fresh engines. `submit` hands one over and returns what gives its
-    Run when asked: at once for `workers` 1 (the stream runs then, in this process, with
-    `make`'s engine), else as soon as a worker process (its engine built from `engine_name`
-    and `model`) has run it. Started with `spawn`: the CLI has already built an engine here,
-    and forking a process whose Whisper holds running threads is not safe."""
+    """Runs streams through fresh engines (factory.make_engine's `engine_name` with `model`).
+    `submit` hands one over and returns what gives its Run when asked: at once for `workers` 1
+    (the stream runs then, in this process), else as soon as a worker process has run it.
+    Started with `spawn`: the CLI has already built an engine here, and forking a process
+    whose Whisper holds running threads is not safe."""
 
-    def __init__(self, make: Callable[[], Engine], engine_name: str, model: Path | None,
-                 workers: int = 1, record: bool = False,
-                 log: Callable[[str], None] = lambda _s: None) -> None:
-        self._make = make
+    def __init__(self, engine_name: str, model: Path | None, workers: int = 1,
+                 record: bool = False, log: Callable[[str], None] = lambda _s: None) -> None:
+        self._make = partial(make_engine, engine_name, model)
         self._record = record
         self._log = log
         self._submitted = self._done = 0

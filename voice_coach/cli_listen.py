@@ -163,16 +163,13 @@ def run_bench(args: argparse.Namespace) -> int:
         opinions.save()  # fail now on a file it cannot write, not after the whole bench
     make_engine(args.engine, args.model)  # fail fast on a bad engine/model
 
-    def make() -> Engine:
-        return make_engine(args.engine, args.model)
-
     printing = threading.Lock()  # the workers' progress is told from another thread
 
     def log(line: str) -> None:
         with printing:
             print(line, file=sys.stderr, flush=True)
 
-    runs = bench_runs.Runs(make, args.engine, args.model, args.workers, opinions is not None, log)
+    runs = bench_runs.Runs(args.engine, args.model, args.workers, opinions is not None, log)
     try:
         result = bench_listen.bench(runs, args.engine, cache, args.quick, args.data, log,
                                     opinions)
